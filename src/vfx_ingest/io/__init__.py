@@ -1,0 +1,1 @@
+"""Reading and writing media: probing clips, decoding frames, writing PNG and EXR."""

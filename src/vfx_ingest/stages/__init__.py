@@ -1,0 +1,47 @@
+"""The stage registry: every stage the pipeline can run, in dependency order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..errors import BadInput
+from .base import StageSpec
+from .ingest import SPEC as INGEST
+
+SOURCE = "source"
+
+REGISTRY: dict[str, StageSpec] = {spec.name: spec for spec in (INGEST,)}
+
+
+def get_stage(name: str) -> StageSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise BadInput(
+            f"unknown stage {name!r}",
+            fix=f"Known stages: {', '.join(REGISTRY)} (see `vfx-ingest stages`)",
+        ) from None
+
+
+def producer_of(pass_name: str) -> StageSpec:
+    for spec in REGISTRY.values():
+        if pass_name in spec.produces:
+            return spec
+    raise KeyError(pass_name)
+
+
+def with_dependencies(names: Iterable[str]) -> list[StageSpec]:
+    """The requested stages plus the stages producing what they need, upstream first."""
+    ordered: list[StageSpec] = []
+
+    def visit(spec: StageSpec) -> None:
+        if spec in ordered:
+            return
+        for need in spec.needs:
+            if need != SOURCE:
+                visit(producer_of(need))
+        ordered.append(spec)
+
+    for name in names:
+        visit(get_stage(name))
+    return ordered

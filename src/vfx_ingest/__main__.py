@@ -1,0 +1,3 @@
+from vfx_ingest.cli import main
+
+main()

@@ -1,0 +1,72 @@
+"""Atomic file and directory updates: a reader never sees a half-written output.
+
+Files are written next to their final name and renamed into place (rename is atomic on
+POSIX within one filesystem). Only the manifest is fsynced: frame files live in a staging
+folder until their stage completes, so a crash can at worst lose work, never corrupt a
+pass that the manifest calls done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _temp_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either absent, old, or complete."""
+    tmp = _temp_sibling(path)
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str, *, fsync: bool = False) -> None:
+    write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+@contextlib.contextmanager
+def target(path: Path) -> Iterator[Path]:
+    """Yield a temporary path for a writer that wants a filename; rename on success."""
+    tmp = _temp_sibling(path)
+    # Keep the real suffix last: some writers (OpenEXR, USD) choose the format from it.
+    tmp = tmp.with_name(tmp.name + path.suffix)
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def swap_dir(new: Path, dest: Path) -> None:
+    """Put directory ``new`` at ``dest``, replacing what was there.
+
+    The old directory is renamed aside first and removed only after the new one is in
+    place, so an interruption leaves either the old pass or the new one, never a mix.
+    """
+    old = None
+    if dest.exists():
+        old = _temp_sibling(dest)
+        dest.rename(old)
+    try:
+        new.rename(dest)
+    except BaseException:
+        if old is not None:
+            old.rename(dest)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,15 @@
+"""The local backend: the worker runs in this process, on this machine's CPU or GPU."""
+
+from __future__ import annotations
+
+import threading
+
+from ..job import Job, JobResult
+from ..worker import EventFn, execute
+
+
+class LocalBackend:
+    name = "local"
+
+    def run(self, job: Job, on_event: EventFn, cancel: threading.Event) -> JobResult:
+        return execute(job, on_event, cancel)

@@ -1,0 +1,74 @@
+"""When a stage may be skipped: same cache key, and its outputs still verify.
+
+The key covers what determines a stage's outputs: stage name and version, the params that
+matter (``cache=False`` fields excluded), the digests of its inputs and of its models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .digest import verify
+from .manifest import Manifest, StageRecord
+from .stages import SOURCE
+from .stages.base import StageParams, StageSpec
+
+
+def cache_key(
+    spec: StageSpec, params: StageParams, inputs: dict[str, str], models: dict[str, str]
+) -> str:
+    from .digest import json_digest
+
+    return json_digest(
+        {
+            "stage": spec.name,
+            "version": spec.version,
+            "params": params.cache_view(),
+            "inputs": inputs,
+            "models": models,
+        }
+    )
+
+
+def input_digests(spec: StageSpec, manifest: Manifest) -> dict[str, str] | None:
+    """Digest of each input the stage needs; None when one is not available yet."""
+    from .stages import producer_of
+
+    digests: dict[str, str] = {}
+    for need in spec.needs:
+        if need == SOURCE:
+            if manifest.source is None:
+                return None
+            digests[need] = manifest.source.digest.sha256
+            continue
+        record = manifest.stages.get(producer_of(need).name)
+        if record is None or record.status != "done" or record.output_digest is None:
+            return None
+        digests[need] = record.output_digest
+    return digests
+
+
+def outputs_verify(root: Path, record: StageRecord, *, full: bool = False) -> bool:
+    """Every recorded output file is present with the recorded content."""
+    return bool(record.outputs) and all(
+        verify(root / rel, digest, full=full) for rel, digest in record.outputs.items()
+    )
+
+
+def is_fresh(record: StageRecord | None, key: str, root: Path) -> bool:
+    return (
+        record is not None
+        and record.status == "done"
+        and record.cache_key == key
+        and outputs_verify(root, record)
+    )
+
+
+def staleness(spec: StageSpec, record: StageRecord, manifest: Manifest, root: Path) -> str | None:
+    """Why a done stage's outputs no longer stand, or None when they do (for `status`)."""
+    current = input_digests(spec, manifest)
+    if current is None or current != record.inputs:
+        return "inputs changed"
+    if not outputs_verify(root, record):
+        return "outputs missing or modified"
+    return None

@@ -1,0 +1,85 @@
+"""The ``vfx-ingest`` command line.
+
+Start-up imports typer and nothing else of ours: the root lists commands from the table
+below, and a command's module (and the library behind it) is imported only when that
+command runs or shows its own help. ``vfx-ingest --help`` stays fast however heavy the
+stages get (benchmarks/startup.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from .. import __version__
+
+# name -> (module with a `command` or `app`, one-line help, help panel)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("vfx_ingest.cli.run_cmd", "Run stages on a clip into a shot folder.", "Shots"),
+    "status": ("vfx_ingest.cli.status_cmd", "Show a shot's stage records.", "Shots"),
+    "stages": ("vfx_ingest.cli.stages_cmd", "List the stages, or one stage's options.", "Info"),
+    "config": (
+        "vfx_ingest.cli.config_cmd",
+        "Show the configuration and where it comes from.",
+        "Info",
+    ),
+}
+
+
+class _LazyRoot(TyperGroup):
+    """Lists commands from ``COMMANDS`` and imports one only when it is resolved."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        _, short_help, panel = COMMANDS[cmd_name]
+        # A stand-in carrying the help line, so listing commands imports nothing.
+        return TyperCommand(name=cmd_name, help=short_help, rich_help_panel=panel)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, _, rest = super().resolve_command(ctx, args)
+        return name, load_command(name), rest
+
+
+def load_command(name: str) -> Any:
+    module = importlib.import_module(COMMANDS[name][0])
+    return typer.main.get_command(module.app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vfx-ingest {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    cls=_LazyRoot,
+    name="vfx-ingest",
+    help="A clip goes in; a shot folder of VFX-ready passes comes out.\n\n"
+    "Examples:\n\n"
+    "  vfx-ingest run clip.mp4\n\n"
+    "  vfx-ingest run clip.mp4 --stages ingest --max-size 1920 --json\n\n"
+    "  vfx-ingest status clip/\n\n"
+    "Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """A clip goes in; a shot folder of VFX-ready passes comes out."""
+
+
+def main() -> None:
+    app(prog_name="vfx-ingest")

@@ -1,0 +1,108 @@
+"""Show a run's events: rich progress bars for people, JSON lines for machines.
+
+Bars only when stderr is a terminal; piped or redirected, a person's log gets one line per
+stage instead of redraw codes.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ..job import Event, ProgressEvent, StageEvent
+from ..manifest import StageRecord
+from .output import emit_json, err
+
+
+def _summary(record: StageRecord | None) -> str:
+    if record is None:
+        return ""
+    parts = []
+    if record.frames:
+        parts.append(record.frames)
+    if record.wall_s is not None and record.status == "done":
+        parts.append(f"{record.wall_s:.1f} s")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+class HumanProgress:
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.live = err.is_terminal and not quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<8}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("frames"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not self.live,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> HumanProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.progress.__exit__(exc_type, exc, tb)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ProgressEvent):
+            task = self.tasks.get(event.stage)
+            if task is not None:
+                self.progress.update(task, completed=event.done, total=event.total or None)
+            return
+        self._stage(event)
+
+    def _stage(self, event: StageEvent) -> None:
+        if event.status == "started":
+            self.tasks[event.stage] = self.progress.add_task(event.stage, total=None)
+            return
+        task = self.tasks.pop(event.stage, None)
+        if task is not None:
+            self.progress.remove_task(task)
+        if self.quiet or event.status == "failed":
+            return  # the failure is reported once, as the command's error line
+        mark = "[green]✓[/]" if event.status == "done" else "[dim]✓[/]"
+        word = "done" if event.status == "done" else "cached"
+        self.progress.console.print(f"{mark} {event.stage}: {word}{_summary(event.record)}")
+
+
+class JsonProgress:
+    """JSON lines on stdout; progress thinned to ~10 per second per stage."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.last: dict[str, float] = {}
+
+    def __enter__(self) -> JsonProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ProgressEvent):
+            now = time.monotonic()
+            final = event.total and event.done >= event.total
+            if not final and now - self.last.get(event.stage, 0.0) < self.interval:
+                return
+            self.last[event.stage] = now
+        emit_json(event)

@@ -1,0 +1,142 @@
+"""``vfx-ingest run``: the stages' options are derived from their params models.
+
+Each field of a stage's pydantic params becomes an option in a help panel named after the
+stage (``--max-size`` from ``IngestParams.max_size``), so the options, the job schema and
+the docs cannot drift apart. Options default to "not given": settings and the model's own
+default apply underneath.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from ..stages import REGISTRY
+from ..stages.base import StageSpec
+from .output import errors_to_exit_codes
+
+app = typer.Typer(add_completion=False)
+
+EXAMPLES = """
+Examples:
+
+  vfx-ingest run clip.mp4                                # ingest into ./clip/
+
+  vfx-ingest run clip.mp4 --shot shots/sh010 --start 1010 --end 1100
+
+  vfx-ingest run clip.mp4 --plate-format exr --max-size 1920
+
+  vfx-ingest run clip.mp4 --json | jq 'select(.type=="result")'
+
+On success stdout holds the shot folder's path (or, with --json, JSON lines only).
+Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.
+"""
+
+
+def option_flag(spec: StageSpec, field: str) -> str:
+    info = spec.params.model_fields[field]
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    return str(extra.get("cli") or f"--{field.replace('_', '-')}")
+
+
+def _optional(annotation: Any) -> Any:
+    """``X | None`` for any field type, so "not given" is distinguishable from a value."""
+    return annotation if type(None) in typing.get_args(annotation) else annotation | None
+
+
+def stage_options() -> dict[str, tuple[str, str, inspect.Parameter]]:
+    """Python parameter name -> (stage, field, parameter) for every stage option."""
+    options: dict[str, tuple[str, str, inspect.Parameter]] = {}
+    for spec in REGISTRY.values():
+        panel = f"{spec.name.capitalize()} options"
+        for field, info in spec.params.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            option = typer.Option(
+                option_flag(spec, field),
+                help=info.description,
+                rich_help_panel=panel,
+                show_default=str(default) if default is not None else False,
+            )
+            name = f"{spec.name}__{field}"
+            options[name] = (
+                spec.name,
+                field,
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=None,
+                    annotation=Annotated[_optional(info.annotation), option],
+                ),
+            )
+    return options
+
+
+def run(
+    clip: Annotated[Path, typer.Argument(help="The clip to ingest (mp4, mov, mkv...).")],
+    stages: Annotated[
+        str | None,
+        typer.Option("--stages", "-s", help="Comma-separated stages (default from config)."),
+    ] = None,
+    shot: Annotated[
+        Path | None, typer.Option("--shot", help="Shot folder (default: ./<clip name>).")
+    ] = None,
+    backend: Annotated[str | None, typer.Option("--backend", "-b", help="Where to run.")] = None,
+    device: Annotated[
+        Literal["auto", "cpu", "cuda"] | None,
+        typer.Option("--device", help="Local device for GPU-capable stages."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rerun stages even when their cache matches.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON lines on stdout: events, records, result.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+    **given: Any,
+) -> None:
+    """Run stages on CLIP and write the passes into its shot folder.
+
+    Unchanged stages with intact outputs are skipped; an interrupted run resumes.
+    """
+    with errors_to_exit_codes(as_json=as_json):
+        from .. import pipeline
+        from ..config import load_settings
+        from ..errors import StageFailed
+        from .progress import HumanProgress, JsonProgress
+
+        settings = load_settings(stages=stages, backend=backend, device=device)
+        params: dict[str, dict[str, Any]] = {}
+        for name, value in given.items():
+            if value is not None:
+                stage, field, _ = _OPTIONS[name]
+                params.setdefault(stage, {})[field] = value
+        request = pipeline.RunRequest(clip=clip, shot=shot, params=params, force=force)
+        display = JsonProgress() if as_json else HumanProgress(quiet=quiet)
+        with display:
+            result = pipeline.run(request, settings, display)
+        if as_json:
+            from .output import emit_json
+
+            emit_json(result)
+        if result.status == "failed":
+            failed = result.records[-1].stage if result.records else "run"
+            raise StageFailed(f"{failed} failed: {result.error}")
+        if not as_json:
+            job_shot = request.shot or pipeline.shot_folder_for(clip, settings)
+            sys.stdout.write(f"{job_shot}\n")
+
+
+_OPTIONS = stage_options()
+_signature = inspect.signature(run, eval_str=True)
+run.__signature__ = _signature.replace(  # type: ignore[attr-defined]
+    parameters=[
+        *(p for p in _signature.parameters.values() if p.kind != p.VAR_KEYWORD),
+        *(param for _, _, param in _OPTIONS.values()),
+    ]
+)
+app.command("run", epilog=EXAMPLES)(run)

@@ -1,0 +1,93 @@
+"""Decode a clip's frames in presentation order with PyAV, FFmpeg's threads doing the work.
+
+Variable frame rate policy: one output frame per source frame, in presentation order,
+each with its own timestamp; nothing is dropped or duplicated to force a constant rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import BadInput
+
+if TYPE_CHECKING:
+    from av.video.frame import VideoFrame
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    index: int
+    time: float
+    frame: VideoFrame
+
+
+def iter_frames(path: Path, *, first: int = 0, last: int | None = None) -> Iterator[SourceFrame]:
+    """Source frames ``first``..``last`` (0-based, inclusive), decoded with frame threads."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base
+        start = stream.start_time or 0
+        fps = stream.average_rate or stream.guessed_rate
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if last is not None and index > last:
+                    return
+                if index < first:
+                    continue
+                if frame.pts is not None and tb is not None:
+                    time = float((frame.pts - start) * tb)
+                else:
+                    time = float(index / fps) if fps else 0.0
+                yield SourceFrame(index=index, time=time, frame=frame)
+        except av.error.FFmpegError as exc:
+            raise BadInput(
+                f"decoding failed after source frame {index - 1} "
+                f"({exc.strerror or type(exc).__name__})",
+                where=str(path),
+                fix="The file may be damaged; re-export it",
+            ) from exc
+
+
+def to_rgb(
+    frame: VideoFrame,
+    *,
+    size: tuple[int, int] | None,
+    deep: bool,
+    rotation: int,
+) -> np.ndarray:
+    """RGB array (uint8, or uint16 when ``deep``), resized to ``size`` (w, h, before
+    rotation) and turned upright by the clip's display rotation (counter-clockwise)."""
+    width, height = size or (frame.width, frame.height)
+    resize = (width, height) != (frame.width, frame.height)
+    rgb = frame.to_ndarray(
+        format="rgb48le" if deep else "rgb24",
+        width=width,
+        height=height,
+        # Bicubic matches FFmpeg's default conversion; Lanczos keeps detail on downscale.
+        interpolation="LANCZOS" if resize else "BICUBIC",
+        src_color_range=frame.color_range or None,
+        threads=1,
+    )
+    if rotation:
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+    return rgb
+
+
+def fit_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """Size scaled so the longer side is at most ``max_size``, aspect kept, both even."""
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    scale = max_size / max(width, height)
+
+    def even(v: float) -> int:
+        return max(2, round(v / 2) * 2)
+
+    return even(width * scale), even(height * scale)

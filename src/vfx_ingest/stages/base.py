@@ -1,0 +1,161 @@
+"""The stage contract: a stage is data (its spec) plus one pure function.
+
+A stage reads its inputs from the shot folder, writes its outputs through the context
+(which puts them in a staging folder), reports progress, and returns a small result. It
+never knows which backend runs it, never imports the CLI, rich or a cloud SDK.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .. import atomic
+from ..digest import FileDigest, sha256_bytes
+from ..errors import VfxIngestError
+from ..manifest import FrameMap, SourceFile, SourceProbe
+
+Accelerator = Literal["none", "optional", "required"]
+
+
+class DeviceNeeds(BaseModel):
+    """What hardware a stage needs; the planner, cost model and remote images read this."""
+
+    model_config = ConfigDict(frozen=True)
+
+    accelerator: Accelerator = "none"
+    min_vram_gb: float = 0.0
+
+    def describe(self) -> str:
+        if self.accelerator == "none":
+            return "CPU"
+        gpu = f"GPU ≥{self.min_vram_gb:g} GB" if self.min_vram_gb else "GPU"
+        return f"{gpu} (CPU ok)" if self.accelerator == "optional" else gpu
+
+
+class Chunking(BaseModel):
+    """How a stage splits into frame-range chunks that run independently."""
+
+    model_config = ConfigDict(frozen=True)
+
+    overlap: int = 0
+    min_frames: int = 1
+
+
+class StageParams(BaseModel):
+    """Base of every stage's parameters: the one source of CLI options, job schema and docs.
+
+    Field extras: ``cache=False`` leaves a field out of the cache key (it changes how, not
+    what, a stage computes); ``cli="--flag"`` names the option when the field name alone
+    would clash with another stage's.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def cache_view(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("cache") is False:
+                data.pop(name, None)
+        return data
+
+
+class StageResult(BaseModel):
+    """What a stage hands back besides its files."""
+
+    frames: FrameMap | None = None
+    stats: dict[str, Any] = {}
+
+
+class Cancelled(VfxIngestError):
+    """The run was cancelled (Ctrl-C locally, a cancel request remotely)."""
+
+    exit_code = 130
+
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class StageContext:
+    """Everything a stage may touch. Built by the worker; the same on every backend."""
+
+    stage: str
+    shot_root: Path
+    staging: Path
+    device: str = "cpu"
+    source: SourceFile | None = None
+    source_path: Path | None = None
+    frames: FrameMap | None = None
+    models: dict[str, Path] = field(default_factory=dict)
+    on_progress: ProgressFn = lambda done, total, message: None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    written: dict[str, FileDigest] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def input_dir(self, name: str) -> Path:
+        return self.shot_root / name
+
+    def output_dir(self, name: str) -> Path:
+        path = self.staging / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def output_done(self, pass_name: str, filename: str) -> bool:
+        """True when a previous, interrupted run of this same stage already wrote the file."""
+        return (self.staging / pass_name / filename).is_file()
+
+    def write_bytes(self, pass_name: str, filename: str, data: bytes) -> None:
+        """Write one output file atomically and remember its digest (no second read)."""
+        path = self.output_dir(pass_name) / filename
+        atomic.write_bytes(path, data)
+        st = path.stat()
+        digest = FileDigest(sha256=sha256_bytes(data), size=st.st_size, mtime_ns=st.st_mtime_ns)
+        with self._lock:
+            self.written[f"{pass_name}/{filename}"] = digest
+
+    def output_path(self, pass_name: str, filename: str) -> Path:
+        """A final path for writers that need a filename; wrap writes in ``atomic.target``."""
+        return self.output_dir(pass_name) / filename
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        self.check_cancelled()
+        self.on_progress(done, total, message)
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event.is_set():
+            raise Cancelled(f"{self.stage} was cancelled")
+
+
+StageFn = Callable[[StageContext, Any], StageResult]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage, declared as data. The CLI, planner, cost model and images derive from it."""
+
+    name: str
+    version: str
+    summary: str
+    needs: tuple[str, ...]
+    produces: tuple[str, ...]
+    params: type[StageParams]
+    run: StageFn
+    device: DeviceNeeds = field(default_factory=DeviceNeeds)
+    models: tuple[str, ...] = ()
+    model_param: str | None = None
+    chunking: Chunking | None = None
+    # Checks that need the probed source (e.g. a frame range inside the clip); run by the
+    # planner before any work, so bad input fails fast with nothing written.
+    preflight: Callable[[Any, SourceProbe], None] | None = None
+
+    def selected_models(self, params: StageParams) -> tuple[str, ...]:
+        if self.model_param is None:
+            return self.models
+        return (getattr(params, self.model_param),)
