@@ -15,9 +15,19 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+TEMP_MARK = ".tmp-"
+
 
 def _temp_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def remove_leftovers(folder: Path) -> int:
+    """Delete temporary files a killed writer left under ``folder``; return how many."""
+    leftovers = [p for p in folder.rglob(f".*{TEMP_MARK}*") if p.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return len(leftovers)
 
 
 def write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:

@@ -111,6 +111,7 @@ def _run_stage(
     # Work staged under another key (other params or inputs) can never be resumed.
     shot.discard_stale_staging(spec.name, keep=staging)
     staging.mkdir(parents=True, exist_ok=True)
+    atomic.remove_leftovers(staging)  # half-written files of a killed run
     record = StageRecord(
         stage=spec.name,
         version=spec.version,

@@ -18,9 +18,21 @@ from .. import __version__
 
 # name -> (module with a `command` or `app`, one-line help, help panel)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("vfx_ingest.cli.run_cmd", "Run stages on a clip into a shot folder.", "Shots"),
-    "status": ("vfx_ingest.cli.status_cmd", "Show a shot's stage records.", "Shots"),
-    "stages": ("vfx_ingest.cli.stages_cmd", "List the stages, or one stage's options.", "Info"),
+    "run": (
+        "vfx_ingest.cli.run_cmd",
+        "Run stages on a clip and write the passes into its shot folder.",
+        "Shots",
+    ),
+    "status": (
+        "vfx_ingest.cli.status_cmd",
+        "Show a shot's source, frames and stage records (stale ones marked).",
+        "Shots",
+    ),
+    "stages": (
+        "vfx_ingest.cli.stages_cmd",
+        "List the stages: what each needs and produces, its device and models.",
+        "Info",
+    ),
     "config": (
         "vfx_ingest.cli.config_cmd",
         "Show the configuration and where it comes from.",

@@ -21,6 +21,9 @@ from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, VfxIngestError
 # soft_wrap: an error stays one line however narrow the terminal.
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 out = Console(highlight=False)
+if not out.is_terminal:
+    # Piped tables go to logs and files: wide enough that no cell is cut short.
+    out.width = 200
 
 
 def emit_json(obj: Any) -> None:

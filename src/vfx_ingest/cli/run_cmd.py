@@ -99,7 +99,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
     **given: Any,
 ) -> None:
-    """Run stages on CLIP and write the passes into its shot folder.
+    """Run stages on a clip and write the passes into its shot folder.
 
     Unchanged stages with intact outputs are skipped; an interrupted run resumes.
     """

@@ -82,12 +82,10 @@ def to_rgb(
 
 
 def fit_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
-    """Size scaled so the longer side is at most ``max_size``, aspect kept, both even."""
+    """Size scaled so the longer side is at most ``max_size``, aspect kept, both even
+    (4:2:0 video and most codecs need even dimensions)."""
     if not max_size or max(width, height) <= max_size:
         return width, height
-    scale = max_size / max(width, height)
-
-    def even(v: float) -> int:
-        return max(2, round(v / 2) * 2)
-
-    return even(width * scale), even(height * scale)
+    long_side = max_size - max_size % 2
+    short_side = max(2, round(min(width, height) * long_side / max(width, height) / 2) * 2)
+    return (long_side, short_side) if width >= height else (short_side, long_side)

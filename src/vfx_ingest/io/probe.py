@@ -81,6 +81,8 @@ def probe(path: Path) -> SourceProbe:
     check_clip_path(path)
     try:
         container = av.open(str(path), metadata_errors="ignore")
+    except av.error.EOFError as exc:
+        raise _no_frames(path, "the file ends before any") from exc
     except av.error.FFmpegError as exc:
         raise BadInput(
             f"not a video file FFmpeg can read ({exc.strerror or type(exc).__name__})",
@@ -88,8 +90,10 @@ def probe(path: Path) -> SourceProbe:
             fix="Give a video file; re-export it if it is damaged",
         ) from exc
     with container:
+        if not container.streams:
+            raise _no_frames(path, "the file holds no streams")
         if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+            kinds = sorted({s.type for s in container.streams})
             raise BadInput(
                 f"no video stream (the file has {', '.join(kinds)})",
                 where=str(path),
@@ -132,8 +136,9 @@ def probe(path: Path) -> SourceProbe:
         )
 
 
-def _no_frames(path: Path) -> BadInput:
-    return BadInput("the clip has no video frames", where=str(path), fix="Give a non-empty clip")
+def _no_frames(path: Path, why: str = "") -> BadInput:
+    what = f"the clip has no video frames ({why})" if why else "the clip has no video frames"
+    return BadInput(what, where=str(path), fix="Give a non-empty clip")
 
 
 def _first_frame(container: InputContainer, stream: VideoStream, path: Path) -> VideoFrame:

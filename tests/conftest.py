@@ -1,0 +1,123 @@
+"""Shared fixtures: real clips encoded with PyAV, an isolated config, the CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+
+def level(index: int) -> int:
+    """The grey level clip frames carry, so a plate frame tells which source frame it is."""
+    return 24 + (index * 37) % 200
+
+
+def frame_image(index: int, width: int, height: int, *, deep: bool = False) -> np.ndarray:
+    """A flat frame at ``level(index)`` with a white marker in its top-left corner."""
+    image = np.full((height, width, 3), level(index), np.uint8)
+    image[: height // 4, : width // 4] = 255
+    if deep:
+        return image.astype(np.uint16) * 257
+    return image
+
+
+def encode_clip(
+    path: Path,
+    *,
+    frames: int = 12,
+    width: int = 64,
+    height: int = 48,
+    fps: int | Fraction = 24,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    rotation: int | None = None,
+    timecode: str | None = None,
+    times_ms: list[int] | None = None,
+    faststart: bool = False,
+) -> Path:
+    """Encode a test clip with PyAV. ``times_ms`` gives each frame's timestamp (VFR)."""
+    import av
+
+    options = {"movflags": "faststart"} if faststart else {}
+    deep = "10" in pix_fmt
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if codec == "libx264":
+            stream.options = {"crf": "10", "preset": "ultrafast"}
+        if times_ms is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        if timecode is not None:
+            stream.metadata["timecode"] = timecode
+        for i in range(frames):
+            image = frame_image(i, width, height, deep=deep)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb48le" if deep else "rgb24")
+            if times_ms is not None:
+                frame.pts, frame.time_base = times_ms[i], Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Encode (once per session and arguments) a clip into a shared folder."""
+    folder = tmp_path_factory.mktemp("clips")
+    made: dict[str, Path] = {}
+
+    def make(name: str = "clip.mp4", **kwargs: object) -> Path:
+        key = json.dumps([name, sorted(kwargs.items())], default=str)
+        if key not in made:
+            made[key] = encode_clip(folder / f"{len(made)}-{name}", **kwargs)  # type: ignore[arg-type]
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No test reads the developer's own config, project file or environment."""
+    for name in list(os.environ):
+        if name.startswith("VFX_INGEST_") or name in ("RUNPOD_API_KEY", "OCIO"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    yield work
+
+
+class Cli:
+    """Runs the real typer app in-process; stdout and stderr kept apart."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str | Path):
+        from vfx_ingest.cli import app
+
+        return self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    @staticmethod
+    def json_lines(stdout: str) -> list[dict]:
+        return [json.loads(line) for line in stdout.splitlines()]
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()

@@ -1,0 +1,97 @@
+"""Interrupted runs: nothing partial looks complete, and the next run resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import OpenEXR
+import pytest
+
+from vfx_ingest import pipeline
+from vfx_ingest.config import load_settings
+from vfx_ingest.job import ProgressEvent
+from vfx_ingest.manifest import Manifest
+from vfx_ingest.stages.base import Cancelled
+
+
+def staged(shot: Path, ext: str) -> list[Path]:
+    """Finished frames in the staging area (temporary files start with a dot)."""
+    return sorted((shot / ".staging").glob(f"ingest-*/plate/plate.*.{ext}"))
+
+
+def test_cancel_keeps_staged_frames_and_the_next_run_resumes(clips, tmp_path):
+    clip, shot = clips(frames=24), tmp_path / "shot"
+    cancel = threading.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ProgressEvent) and event.done >= 5:
+            cancel.set()
+
+    request = pipeline.RunRequest(clip=clip, shot=shot, params={"ingest": {"workers": 1}})
+    with pytest.raises(Cancelled):
+        pipeline.run(request, load_settings(), on_event, cancel)
+    record = Manifest.model_validate_json((shot / "shot.json").read_text()).stages["ingest"]
+    assert record.status == "failed" and "interrupted" in (record.error or "")
+    assert not (shot / "plate").exists(), "a partial plate must not look complete"
+    done_before = len(staged(shot, "png"))
+    assert 5 <= done_before < 24
+
+    result = pipeline.run(request, load_settings(), lambda e: None)
+    assert result.status == "ok"
+    stats = result.records[0].stats
+    assert stats["resumed"] == done_before and stats["encoded"] == 24 - done_before
+    assert len(list((shot / "plate").iterdir())) == 24
+    assert not staged(shot, "png")
+
+
+def test_killed_run_leaves_no_complete_looking_pass_and_resumes(clips, tmp_path):
+    """SIGKILL mid-stage (no cleanup at all), then run again."""
+    clip = clips("big.mp4", frames=48, width=1280, height=720)
+    shot = tmp_path / "shot"
+    args = [sys.executable, "-m", "vfx_ingest", "run", str(clip), "--shot", str(shot),
+            "--plate-format", "exr", "--workers", "1", "-q"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(staged(shot, "exr")) < 4 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    record = json.loads((shot / "shot.json").read_text())["stages"]["ingest"]
+    assert record["status"] == "running"
+    assert not (shot / "plate").exists()
+    survivors = staged(shot, "exr")
+    assert survivors and len(survivors) < 48
+    for path in survivors:  # every file that made it is whole (written, then renamed)
+        with OpenEXR.File(str(path)) as exr:
+            assert exr.channels()["RGB"].pixels.shape == (720, 1280, 3)
+
+    done = subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["status"] == "ok"
+    assert result["records"][0]["stats"]["resumed"] >= len(survivors)
+    assert len(list((shot / "plate").glob("*.exr"))) == 48
+    assert not list((shot / "plate").glob(".*"))
+
+
+def test_failed_rerun_keeps_the_earlier_pass(clips, tmp_path):
+    clip, shot = clips(frames=12), tmp_path / "shot"
+    request = pipeline.RunRequest(clip=clip, shot=shot)
+    pipeline.run(request, load_settings(), lambda e: None)
+    before = {p.name: p.read_bytes() for p in (shot / "plate").iterdir()}
+    cancel = threading.Event()
+    cancel.set()
+    forced = pipeline.RunRequest(clip=clip, shot=shot, force=True, params={"ingest": {"every": 2}})
+    with pytest.raises(Cancelled):
+        pipeline.run(forced, load_settings(), lambda e: None, cancel)
+    assert {p.name: p.read_bytes() for p in (shot / "plate").iterdir()} == before
