@@ -58,6 +58,11 @@ class _LazyRoot(TyperGroup):
         name, _, rest = super().resolve_command(ctx, args)
         return name, load_command(name), rest
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from .root_help import render
+
+        render(self, ctx, COMMANDS)
+
 
 def load_command(name: str) -> Any:
     module = importlib.import_module(COMMANDS[name][0])
@@ -74,10 +79,11 @@ app = typer.Typer(
     cls=_LazyRoot,
     name="vfx-ingest",
     help="A clip goes in; a shot folder of VFX-ready passes comes out.\n\n"
-    "Examples:\n\n"
-    "  vfx-ingest run clip.mp4\n\n"
-    "  vfx-ingest run clip.mp4 --stages ingest --max-size 1920 --json\n\n"
-    "  vfx-ingest status clip/\n\n"
+    "Examples:\n"
+    "  vfx-ingest run clip.mp4\n"
+    "  vfx-ingest run clip.mp4 --stages ingest --max-size 1920 --json\n"
+    "  vfx-ingest status clip/\n"
+    "  vfx-ingest run --help        (every stage's options)\n\n"
     "Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
