@@ -95,3 +95,20 @@ def test_failed_rerun_keeps_the_earlier_pass(clips, tmp_path):
     with pytest.raises(Cancelled):
         pipeline.run(forced, load_settings(), lambda e: None, cancel)
     assert {p.name: p.read_bytes() for p in (shot / "plate").iterdir()} == before
+
+
+def test_sigterm_records_the_stage_as_interrupted(clips, tmp_path):
+    clip = clips("big.mp4", frames=48, width=1280, height=720)
+    shot = tmp_path / "shot"
+    args = [sys.executable, "-m", "vfx_ingest", "run", str(clip), "--shot", str(shot),
+            "--plate-format", "exr", "--workers", "1"]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not staged(shot, "exr") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "error: interrupted"
+    record = json.loads((shot / "shot.json").read_text())["stages"]["ingest"]
+    assert record["status"] == "failed" and "interrupted" in record["error"]

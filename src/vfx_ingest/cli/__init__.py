@@ -99,5 +99,14 @@ def _root(
     """A clip goes in; a shot folder of VFX-ready passes comes out."""
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (a CI timeout, `kill`, a container stopping) takes the same path as Ctrl-C:
+    # the running stage is recorded as interrupted and cloud resources are released.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="vfx-ingest")
