@@ -12,7 +12,7 @@ Quick start::
 """
 
 from .camera import PATH_KINDS, Intrinsics, camera_path, look_at
-from .clip import default_texel_m, render_clip, render_frames
+from .clip import clip_scene, default_texel_m, render_clip, render_frames
 from .encode import encode_mp4
 from .groundtruth import FIRST_FRAME, SCHEMA, GroundTruth
 from .render import render_view, trace
@@ -27,6 +27,7 @@ __all__ = [
     "Scene",
     "build_courtyard",
     "camera_path",
+    "clip_scene",
     "courtyard",
     "default_texel_m",
     "encode_mp4",

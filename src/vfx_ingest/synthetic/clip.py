@@ -23,6 +23,11 @@ def default_texel_m(intr: Intrinsics) -> float:
     return float(np.clip(5.0 / intr.fx, 0.006, 0.05))
 
 
+def clip_scene(intr: Intrinsics, seed: int = 0, texel_m: float | None = None) -> Scene:
+    """The (cached) scene `render_clip` uses for these intrinsics and seed."""
+    return courtyard(seed, round(texel_m or default_texel_m(intr), 4))
+
+
 def render_frames(
     scene: Scene,
     poses: np.ndarray,
@@ -81,7 +86,7 @@ def render_clip(
     each frame's depth map. `camera_json`, if given, receives the ground truth as JSON.
     """
     intr = Intrinsics.from_focal(width, height, focal_mm, sensor_width_mm)
-    scene = courtyard(seed, round(texel_m or default_texel_m(intr), 4))
+    scene = clip_scene(intr, seed, texel_m)
     rate = fps_fraction(fps)
     if isinstance(path, np.ndarray):
         poses = np.asarray(path, float)
