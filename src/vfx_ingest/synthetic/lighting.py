@@ -71,7 +71,9 @@ def _upsample(img: Array, shape: tuple[int, int]) -> Array:
     return rows[:, x0] * (1 - wx) + rows[:, x1] * wx
 
 
-def _face_window(quad: Quad, points: Array, xs: Array, ys: Array, margin: float):
+def _face_window(
+    quad: Quad, points: Array, xs: Array, ys: Array, margin: float
+) -> tuple[slice, slice]:
     # Index slices of the texel grid (ys x xs) covering world `points` projected onto the face.
     rel = points - quad.origin
     a, b = rel @ quad.u_hat, rel @ quad.v_hat

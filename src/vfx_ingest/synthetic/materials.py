@@ -264,8 +264,7 @@ def crate(
 
     raised = frame | brace
     outline = _edge_distance(gx, gy, w, h)
-    frame_edge = np.where(raised, 1.0, 0.0).astype(np.float32)
-    height = 0.018 * frame_edge - 0.004 * gap * (~raised) + 0.0008 * grain
+    height = 0.018 * raised - 0.004 * gap * (~raised) + 0.0008 * grain
     shadow = np.where(raised, 1.0, 0.82)  # inner planks sit in the frame's shade
     albedo = colour * (shadow * (1.0 - 0.7 * gap * (~raised)))[..., None]
     albedo = albedo * (0.75 + 0.25 * smoothstep(0.0, 0.01, outline))[..., None]
@@ -275,7 +274,9 @@ def crate(
     return Surface(albedo.astype(np.float32), height.astype(np.float32))
 
 
-def _stencil(albedo: Array, xs: Array, ys: Array, rng: np.random.Generator, w: float, h: float):
+def _stencil(
+    albedo: Array, xs: Array, ys: Array, rng: np.random.Generator, w: float, h: float
+) -> Array:
     # A paper shipping label with rows of dark "text" marks: distinctive, trackable detail.
     lw, lh = rng.uniform(0.18, 0.3) * w + 0.06, rng.uniform(0.14, 0.22) * h + 0.05
     x0, y0 = rng.uniform(0.15, 0.85 - lw / w) * w, rng.uniform(0.2, 0.8 - lh / h) * h
@@ -319,7 +320,9 @@ def painted_metal(
 # Details painted onto walls
 
 
-def _window_slices(xs: Array, ys: Array, x0: float, x1: float, y0: float, y1: float):
+def _window_slices(
+    xs: Array, ys: Array, x0: float, x1: float, y0: float, y1: float
+) -> tuple[slice, slice]:
     # Texel index ranges covering [x0, x1] x [y0, y1]: details are painted locally, not
     # over the whole (large) wall.
     cx = slice(int(np.searchsorted(xs, x0)), int(np.searchsorted(xs, x1)))
@@ -327,7 +330,9 @@ def _window_slices(xs: Array, ys: Array, x0: float, x1: float, y0: float, y1: fl
     return cy, cx
 
 
-def add_window(surface: Surface, xs: Array, ys: Array, rect: Rect, rng: np.random.Generator):
+def add_window(
+    surface: Surface, xs: Array, ys: Array, rect: Rect, rng: np.random.Generator
+) -> Surface:
     """Paint a framed, recessed four-pane window with a sill into a wall surface (in place)."""
     sy, sx = _window_slices(xs, ys, rect.x - 0.1, rect.x + rect.w + 0.1, rect.y, ys[-1] + 1.0)
     xs, ys = xs[sx], ys[sy]
@@ -361,7 +366,9 @@ def add_window(surface: Surface, xs: Array, ys: Array, rect: Rect, rng: np.rando
     return surface
 
 
-def add_door(surface: Surface, xs: Array, ys: Array, rect: Rect, rng: np.random.Generator):
+def add_door(
+    surface: Surface, xs: Array, ys: Array, rect: Rect, rng: np.random.Generator
+) -> Surface:
     """Paint a planked wooden door (with a dark handle) into a wall surface (in place)."""
     sy, sx = _window_slices(xs, ys, rect.x, rect.x + rect.w, rect.y, rect.y + rect.h)
     xs, ys = xs[sx], ys[sy]

@@ -44,7 +44,9 @@ def _pixel_rays(intr: Intrinsics, s: int) -> tuple[Array, Array]:
     return xs.astype(np.float32), ys.astype(np.float32)
 
 
-def trace(scene: Scene, c2w: Array, intr: Intrinsics, supersample: int = 1):
+def trace(
+    scene: Scene, c2w: Array, intr: Intrinsics, supersample: int = 1
+) -> tuple[Array, Array, Array, Array]:
     """Primary visibility at sub-pixel resolution.
 
     Returns (ids, a, b, z): hit quad index (-1 for sky), face coordinates in metres and

@@ -109,9 +109,11 @@ def _props(rng: np.random.Generator) -> list[Box]:
     boxes: list[Box] = []
     placed: list[tuple[float, float, float]] = []
 
-    def place(size, material, params, central: bool, tries: int = 200) -> Box | None:
+    def place(
+        size: tuple[float, float, float], material: str, params: dict, central: bool
+    ) -> Box | None:
         r = 0.5 * float(np.hypot(size[0], size[2]))
-        for _ in range(tries):
+        for _ in range(200):
             if central:
                 ang, rad = rng.uniform(0, 2 * np.pi), rng.uniform(0.0, PROP_RADIUS - r)
                 x, z = rad * np.cos(ang), rad * np.sin(ang)
