@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -300,7 +300,8 @@ def _workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-@cache
+@lru_cache(maxsize=4)
 def courtyard(seed: int = 0, texel_m: float = 0.01) -> Scene:
-    """Cached `build_courtyard`: tests and multi-clip renders reuse one baked scene."""
+    """Cached `build_courtyard` (a few scenes; one at 1 cm texels is ~100 MB): tests and
+    multi-clip renders reuse one baked scene. Treat it as read-only."""
     return build_courtyard(seed, texel_m)
