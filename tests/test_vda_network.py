@@ -222,3 +222,15 @@ def test_native_grid_skips_position_resampling(filled_vits: VideoDepthAnything) 
     # Any other grid is resampled (even the near-identity 37 x 36 case).
     other = backbone.position_embedding(PRETRAIN_GRID, PRETRAIN_GRID - 1)
     assert other.shape == (1, 1 + PRETRAIN_GRID * (PRETRAIN_GRID - 1), backbone.embed_dim)
+
+
+def test_temporal_attention_batch_splitting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vfx_ingest.networks import motion_module
+
+    attention = fill_like_fixture(motion_module.TemporalAttention(64, max_len=MAX_FRAMES))
+    x = torch.randn(50, 7, 64, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        whole = attention(x)
+        monkeypatch.setattr(motion_module, "_MAX_ATTENTION_BATCH", 3 * attention.num_heads)
+        split = attention(x)  # 17 chunks of <= 3 sequences
+    torch.testing.assert_close(split, whole, atol=1e-6, rtol=0)

@@ -77,12 +77,11 @@ class TemporalAttention(nn.Module):
         x = self.pos_encoder(x)
         q, k, v = (self._split_heads(proj(x)) for proj in (self.to_q, self.to_k, self.to_v))
         step = max(1, _MAX_ATTENTION_BATCH // self.num_heads)
-        out = torch.cat(
-            [
-                F.scaled_dot_product_attention(qc, kc, vc)
-                for qc, kc, vc in zip(q.split(step), k.split(step), v.split(step), strict=True)
-            ]
-        )
+        if q.shape[0] <= step:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            parts = zip(q.split(step), k.split(step), v.split(step), strict=True)
+            out = torch.cat([F.scaled_dot_product_attention(*p) for p in parts])
         n, _, frames, _ = out.shape
         return self.to_out[0](out.transpose(1, 2).reshape(n, frames, -1))
 
