@@ -14,7 +14,7 @@ def readme_commands() -> list[str]:
 
 
 def test_ci_runs_the_readme_test_command_verbatim():
-    main, tests = readme_commands()
+    _, tests = readme_commands()
     ci_lines = (REPO / ".ci" / "run").read_text().splitlines()
     assert tests in ci_lines
     assert "pytest" in tests and "torch==2.13.0" in tests.split("-e")[0]

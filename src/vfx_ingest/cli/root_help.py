@@ -29,12 +29,8 @@ def _panel(title: str, rows: list[tuple[str, str]]) -> Panel:
 def render(group: Any, ctx: Any, commands: dict[str, tuple[str, str, str]]) -> None:
     console = Console()
     usage = " ".join(group.collect_usage_pieces(ctx))
-    parts: list[Any] = [
-        Padding(
-            Text.assemble(("Usage: ", "yellow"), (f"{ctx.command_path} {usage}", "bold")),
-            (1, 1, 0, 1),
-        ),  # fmt: skip
-    ]
+    heading = Text.assemble(("Usage: ", "yellow"), (f"{ctx.command_path} {usage}", "bold"))
+    parts: list[Any] = [Padding(heading, (1, 1, 0, 1))]
     summary, _, details = (group.help or "").partition("\n\n")
     parts.append(Padding(Text(summary.strip()), (1, 1, 1, 1)))
     options = []
