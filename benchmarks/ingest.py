@@ -40,8 +40,16 @@ def make_clip(frames: int) -> Path:
     if not path.exists():
         CACHE.mkdir(exist_ok=True)
         print(f"rendering {path.name} (once) ...", flush=True)
-        render_clip(path.with_suffix(".tmp.mp4"), path="handheld", frames=frames, width=1280,
-                    height=720, supersample=1, crf=18, seed=7)  # fmt: skip
+        render_clip(
+            path.with_suffix(".tmp.mp4"),
+            path="handheld",
+            frames=frames,
+            width=1280,
+            height=720,
+            supersample=1,
+            crf=18,
+            seed=7,
+        )
         path.with_suffix(".tmp.mp4").rename(path)
     return path
 
@@ -65,10 +73,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ours_shot, ff_dir = work / "ours", work / "ffmpeg"
-        ours_cmd = [ours_cli, "run", str(clip), "--stages", "ingest", "--shot", str(ours_shot),
-                    "--force", "--quiet"]  # fmt: skip
-        ff_cmd = [ffmpeg, "-loglevel", "error", "-y", "-i", str(clip), "-start_number", "1001",
-                  str(ff_dir / "plate.%04d.png")]  # fmt: skip
+        ours_cmd = [
+            ours_cli,
+            "run",
+            str(clip),
+            "--stages",
+            "ingest",
+            "--shot",
+            str(ours_shot),
+            "--force",
+            "--quiet",
+        ]
+        ff_cmd = [
+            ffmpeg,
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(clip),
+            "-start_number",
+            "1001",
+            str(ff_dir / "plate.%04d.png"),
+        ]
         ours_t, ff_t = [], []
         for _ in range(args.repeats):
             shutil.rmtree(ff_dir, ignore_errors=True)

@@ -61,19 +61,34 @@ def truncate(clip: Path, dest: Path, fraction: float) -> Path:
     [
         (lambda d, clips: d / "missing.mp4", "clip not found"),
         (lambda d, clips: d, "is a directory"),
-        (lambda d, clips: (d / "notes.mp4").write_text("hello") and d / "notes.mp4",
-         "not a video file"),
+        (
+            lambda d, clips: (d / "notes.mp4").write_text("hello") and d / "notes.mp4",
+            "not a video file",
+        ),
         (lambda d, clips: (d / "empty.mp4").write_bytes(b"") or d / "empty.mp4", "empty"),
         (lambda d, clips: truncate(clips(frames=24), d / "cut.mp4", 0.6), "not a video file"),
-        (lambda d, clips: truncate(clips("fs.mp4", frames=24, faststart=True), d / "cut.mp4",
-                                   0.6), "truncated"),
+        (
+            lambda d, clips: truncate(
+                clips("fs.mp4", frames=24, faststart=True), d / "cut.mp4", 0.6
+            ),
+            "truncated",
+        ),
         (lambda d, clips: zero_frames(d / "zero.mp4"), "no video frames"),
         (lambda d, clips: zero_frames(d / "zero.mkv"), "no video frames"),
         (lambda d, clips: audio_only(d / "audio.m4a"), "no video stream"),
     ],
-    ids=["missing", "directory", "text", "empty", "truncated", "truncated-faststart",
-         "zero-frames-mp4", "zero-frames-mkv", "audio-only"],
-)  # fmt: skip
+    ids=[
+        "missing",
+        "directory",
+        "text",
+        "empty",
+        "truncated",
+        "truncated-faststart",
+        "zero-frames-mp4",
+        "zero-frames-mkv",
+        "audio-only",
+    ],
+)
 def test_unusable_clip(cli, clips, tmp_path, make, fragment):
     inputs = tmp_path / "inputs"
     inputs.mkdir()

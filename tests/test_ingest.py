@@ -106,8 +106,9 @@ def test_frame_selection_keeps_source_numbering(cli, clips, tmp_path, args, expe
 
 
 def test_timecode_is_mapped_per_frame(cli, clips, tmp_path):
-    clip = clips("tc.mov", frames=6, codec="prores_ks", pix_fmt="yuv422p10le",
-                 timecode="01:00:00:20")  # fmt: skip
+    clip = clips(
+        "tc.mov", frames=6, codec="prores_ks", pix_fmt="yuv422p10le", timecode="01:00:00:20"
+    )
     shot = tmp_path / "shot"
     assert cli("run", clip, "--shot", shot, "--start", "01:00:00:22").exit_code == 0
     m = manifest(shot)

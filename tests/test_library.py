@@ -33,8 +33,12 @@ def test_timecode_round_trip(rate, hours, index):
 
 @given(st.integers(0, 10**6), st.integers(1, 10**5))
 def test_frame_number_reference(index, first):
-    assert resolve_frame_ref(str(first + index), fps=Fraction(24), first_frame=first,
-                             start_timecode=None) == index  # fmt: skip
+    assert (
+        resolve_frame_ref(
+            str(first + index), fps=Fraction(24), first_frame=first, start_timecode=None
+        )
+        == index
+    )
 
 
 @given(st.integers(16, 8192), st.floats(0.1, 10), st.integers(16, 4096))

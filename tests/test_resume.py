@@ -55,8 +55,20 @@ def test_killed_run_leaves_no_complete_looking_pass_and_resumes(clips, tmp_path)
     """SIGKILL mid-stage (no cleanup at all), then run again."""
     clip = clips("big.mp4", frames=48, width=1280, height=720)
     shot = tmp_path / "shot"
-    args = [sys.executable, "-m", "vfx_ingest", "run", str(clip), "--shot", str(shot),
-            "--plate-format", "exr", "--workers", "1", "-q"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "vfx_ingest",
+        "run",
+        str(clip),
+        "--shot",
+        str(shot),
+        "--plate-format",
+        "exr",
+        "--workers",
+        "1",
+        "-q",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -100,8 +112,19 @@ def test_failed_rerun_keeps_the_earlier_pass(clips, tmp_path):
 def test_sigterm_records_the_stage_as_interrupted(clips, tmp_path):
     clip = clips("big.mp4", frames=48, width=1280, height=720)
     shot = tmp_path / "shot"
-    args = [sys.executable, "-m", "vfx_ingest", "run", str(clip), "--shot", str(shot),
-            "--plate-format", "exr", "--workers", "1"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "vfx_ingest",
+        "run",
+        str(clip),
+        "--shot",
+        str(shot),
+        "--plate-format",
+        "exr",
+        "--workers",
+        "1",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not staged(shot, "exr") and time.monotonic() < deadline:
