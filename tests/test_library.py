@@ -124,3 +124,21 @@ def test_worker_refuses_a_stage_whose_inputs_are_missing(tmp_path: Path):
     job = Job(shot=str(tmp_path / "shot"), stages=[StageRequest(name="ingest")])
     with pytest.raises(BadInput, match="needs source"):
         execute(job)
+
+
+def test_device_selection_follows_the_stage_needs():
+    from vfx_ingest import devices
+    from vfx_ingest.stages.base import DeviceNeeds
+
+    cpu_only, optional = DeviceNeeds(), DeviceNeeds(accelerator="optional", min_vram_gb=8)
+    required = DeviceNeeds(accelerator="required")
+    assert devices.resolve("cuda", cpu_only) == "cpu"
+    cuda = devices._cuda_available()
+    assert devices.resolve("auto", optional) == ("cuda" if cuda else "cpu")
+    assert devices.resolve("cpu", optional) == "cpu"
+    if not cuda:  # this machine has no GPU: asking for one must fail clearly
+        with pytest.raises(BadInput, match="no CUDA GPU"):
+            devices.resolve("cuda", optional)
+        with pytest.raises(BadInput, match="needs a CUDA GPU"):
+            devices.resolve("auto", required)
+    assert optional.describe() == "GPU ≥8 GB (CPU ok)" and cpu_only.describe() == "CPU"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -51,10 +50,9 @@ def test_cancel_keeps_staged_frames_and_the_next_run_resumes(clips, tmp_path):
     assert not staged(shot, "png")
 
 
-def test_killed_run_leaves_no_complete_looking_pass_and_resumes(clips, tmp_path):
-    """SIGKILL mid-stage (no cleanup at all), then run again."""
-    clip = clips("big.mp4", frames=48, width=1280, height=720)
-    shot = tmp_path / "shot"
+def start_exr_ingest(clip: Path, shot: Path, *extra: str) -> tuple[list[str], subprocess.Popen]:
+    """Start a slow ingest (EXR, one encoder thread) in a subprocess; return once it has
+    written a few frames, so that the test can stop it mid-stage."""
     args = [
         sys.executable,
         "-m",
@@ -67,14 +65,21 @@ def test_killed_run_leaves_no_complete_looking_pass_and_resumes(clips, tmp_path)
         "exr",
         "--workers",
         "1",
-        "-q",
+        *extra,
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while len(staged(shot, "exr")) < 4 and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+        assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
         time.sleep(0.02)
+    return args, proc
+
+
+def test_killed_run_leaves_no_complete_looking_pass_and_resumes(clips, tmp_path):
+    """SIGKILL mid-stage (no cleanup at all), then run again."""
+    clip = clips("big.mp4", frames=48, width=1280, height=720)
+    shot = tmp_path / "shot"
+    args, proc = start_exr_ingest(clip, shot, "-q")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
 
@@ -87,7 +92,7 @@ def test_killed_run_leaves_no_complete_looking_pass_and_resumes(clips, tmp_path)
         with OpenEXR.File(str(path)) as exr:
             assert exr.channels()["RGB"].pixels.shape == (720, 1280, 3)
 
-    done = subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["status"] == "ok"
@@ -112,23 +117,7 @@ def test_failed_rerun_keeps_the_earlier_pass(clips, tmp_path):
 def test_sigterm_records_the_stage_as_interrupted(clips, tmp_path):
     clip = clips("big.mp4", frames=48, width=1280, height=720)
     shot = tmp_path / "shot"
-    args = [
-        sys.executable,
-        "-m",
-        "vfx_ingest",
-        "run",
-        str(clip),
-        "--shot",
-        str(shot),
-        "--plate-format",
-        "exr",
-        "--workers",
-        "1",
-    ]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not staged(shot, "exr") and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _, proc = start_exr_ingest(clip, shot)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130
