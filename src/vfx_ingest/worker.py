@@ -73,7 +73,17 @@ def execute(
                 emit(StageEvent(stage=spec.name, status="cached", record=previous))
                 continue
             record = _run_stage(
-                job, spec, params, inputs, models, key, shot, manifest, emit, cancel
+                job,
+                spec,
+                params,
+                inputs,
+                models,
+                key,
+                shot,
+                manifest,
+                emit,
+                cancel,
+                request.frames,
             )
             records.append(record)
             if record.status == "failed":
@@ -103,6 +113,7 @@ def _run_stage(
     manifest: Manifest,
     emit: EventFn,
     cancel: threading.Event,
+    request_frames: tuple[int, int] | None = None,
 ) -> StageRecord:
     device = devices.resolve(job.device, spec.device)
     staging = shot.staging_dir(spec.name, key)
@@ -135,6 +146,7 @@ def _run_stage(
         source=job.source,
         source_path=Path(job.source.path) if job.source else None,
         frames=manifest.frames,
+        frame_range=request_frames,
         on_progress=lambda done, total, message: emit(
             ProgressEvent(stage=spec.name, done=done, total=total, message=message)
         ),

@@ -93,6 +93,8 @@ class StageContext:
     source: SourceFile | None = None
     source_path: Path | None = None
     frames: FrameMap | None = None
+    # A chunk job covers only these frame numbers (first, last), overlap included.
+    frame_range: tuple[int, int] | None = None
     models: dict[str, Path] = field(default_factory=dict)
     on_progress: ProgressFn = lambda done, total, message: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
@@ -154,6 +156,11 @@ class StageSpec:
     # Checks that need the probed source (e.g. a frame range inside the clip); run by the
     # planner before any work, so bad input fails fast with nothing written.
     preflight: Callable[[Any, SourceProbe], None] | None = None
+    # Fan-out: a stage with ``chunking`` may run as independent jobs over frame ranges
+    # (``StageContext.frame_range``, overlap included); ``stitch`` then merges the chunks'
+    # staging folders, in frame order, into the context's own staging (e.g. depth aligns
+    # each chunk's scale and shift on the overlapping frames).
+    stitch: Callable[[StageContext, list[Path]], None] | None = None
 
     def selected_models(self, params: StageParams) -> tuple[str, ...]:
         if self.model_param is None:
