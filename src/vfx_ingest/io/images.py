@@ -53,3 +53,14 @@ def write_exr(
     arrays = {name: np.ascontiguousarray(a) for name, a in channels.items()}
     with OpenEXR.File(header, arrays) as exr:
         exr.write(str(path))
+
+
+def read_exr(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Channels and header of an EXR. R, G, B come together as one ``RGB`` HxWx3 array (as
+    ``write_exr`` takes them); other channels (``Z``, ``A``) by name."""
+    import OpenEXR
+
+    with OpenEXR.File(str(path)) as exr:
+        header = dict(exr.header())
+        channels = {name: channel.pixels for name, channel in exr.channels().items()}
+    return channels, header

@@ -6,11 +6,12 @@ from collections.abc import Iterable
 
 from ..errors import BadInput
 from .base import StageSpec
+from .depth import SPEC as DEPTH
 from .ingest import SPEC as INGEST
 
 SOURCE = "source"
 
-REGISTRY: dict[str, StageSpec] = {spec.name: spec for spec in (INGEST,)}
+REGISTRY: dict[str, StageSpec] = {spec.name: spec for spec in (INGEST, DEPTH)}
 
 
 def get_stage(name: str) -> StageSpec:

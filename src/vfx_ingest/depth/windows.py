@@ -1,0 +1,167 @@
+"""The long-clip scheme of Video Depth Anything: overlapping 32-frame windows joined by
+keyframes, a scale/shift fit and a short cross-fade.
+
+The network sees at most 32 frames at a time (its temporal position table has 32 rows).
+Windows advance by 22 frames; the first 10 inputs of every window after the first are
+frames the previous window already saw: the clip's first frame and a frame 22 frames back
+(two far keyframes that anchor the scale over the whole clip), then the 8 frames just
+before the window's new ones. Each window's prediction is fitted (scale and shift, least
+squares over all pixels) onto the already-aligned prediction of the two far keyframes,
+and its 8 near frames are cross-faded into the previous window's. Metric models skip the
+fit: their outputs are in metres already.
+
+Frame ``i`` of window ``k`` (starting at ``22k``) is clip frame::
+
+    window 0:  0, 1, ..., 31
+    window k:  0, 22k-10, 22k+2, ..., 22k+31
+
+clamped to the last frame (short clips and the last window repeat it). As every input
+frame is a clip frame, the encoder's per-frame features can be shared between windows:
+each clip frame is encoded once (see ``inference``).
+
+One deliberate difference from the reference: a window is run only when it holds at least
+one frame no earlier window saw. The reference also runs a final window made only of
+repeated last frames, whose cross-fade then pulls the clip's last frames towards a
+prediction of a frozen image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+from .align import IDENTITY, Affine, blend, crossfade_weights, fit_scale_shift
+
+WINDOW = 32  # frames per network pass
+OVERLAP = 10  # inputs of a window that the previous window also had
+STEP = WINDOW - OVERLAP
+CROSSFADE = 8  # of the overlap, frames blended between windows (the rest anchor the fit)
+ANCHORS = OVERLAP - CROSSFADE  # far keyframes: the clip's first frame and one 22 back
+ANCHOR_POSITION = 12  # a window's position whose frame becomes the next window's anchor
+
+
+def window_starts(count: int) -> list[int]:
+    """First new clip frame of each window for a clip of ``count`` frames."""
+    if count < 1:
+        return []
+    return [0, *(s for s in range(STEP, count, STEP) if s + OVERLAP < count)]
+
+
+def window_frames(start: int, count: int) -> list[int]:
+    """The clip frame at each of the 32 positions of the window starting at ``start``."""
+    if start == 0:
+        frames = list(range(WINDOW))
+    else:
+        frames = [0, start - STEP + ANCHOR_POSITION, *range(start + ANCHORS, start + WINDOW)]
+    return [min(i, count - 1) for i in frames]
+
+
+def window_span(start: int, count: int) -> tuple[int, int]:
+    """First and last clip frame a window's prediction reaches in the output (its far
+    keyframes are inputs only)."""
+    first = 0 if start == 0 else start + ANCHORS
+    return first, min(start + WINDOW, count) - 1
+
+
+def covering_windows(count: int, first: int, last: int) -> range:
+    """Indices of the windows whose predictions reach clip frames ``first``..``last``."""
+    starts = window_starts(count)
+    hits = [
+        k
+        for k, s in enumerate(starts)
+        if window_span(s, count)[0] <= last and window_span(s, count)[1] >= first
+    ]
+    return range(hits[0], hits[-1] + 1) if hits else range(0)
+
+
+@dataclass
+class AlignedFrame:
+    index: int  # clip frame
+    depth: Tensor  # [H, W], final
+
+
+@dataclass
+class WindowAligner:
+    """Consumes windows' raw predictions in order; yields clip frames once final.
+
+    ``first``..``last`` (default: the whole clip) limit the output to a frame-range chunk:
+    then only ``windows`` (those reaching that range, on the whole clip's window grid) run,
+    and the first of them, having no predecessor, keeps its own scale. The chunk's raw
+    predictions are those a single pass would make; only the scale chain starts afresh
+    (``stitch`` refits it).
+
+    Holds at most the two anchor predictions and the 8 frames awaiting the next window's
+    cross-fade, so memory does not grow with the clip.
+    """
+
+    count: int
+    metric: bool = False
+    first: int = 0
+    last: int | None = None
+    starts: list[int] = field(init=False)
+    windows: range = field(init=False)
+    done: int = field(init=False, default=0)  # windows consumed
+    emitted: int = field(init=False, default=0)  # next clip frame to yield
+    anchors: list[Tensor] = field(init=False, default_factory=list)
+    pending: dict[int, Tensor] = field(init=False, default_factory=dict)
+    affines: list[Affine] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.last is None:
+            self.last = self.count - 1
+        if not 0 <= self.first <= self.last < self.count:
+            raise ValueError(f"frames {self.first}-{self.last} outside a clip of {self.count}")
+        self.starts = window_starts(self.count)
+        self.windows = covering_windows(self.count, self.first, self.last)
+        self.emitted = self.first
+
+    @property
+    def window_starts(self) -> list[int]:
+        """Starts of the windows this aligner takes, in order."""
+        return [self.starts[k] for k in self.windows]
+
+    @property
+    def finished(self) -> bool:
+        return self.done == len(self.windows)
+
+    def push(self, depth: Tensor) -> Iterator[AlignedFrame]:
+        """``depth``: the raw prediction [32, H, W] of the next window."""
+        if self.finished:
+            raise ValueError(f"all {len(self.windows)} windows were already aligned")
+        if depth.shape[0] != WINDOW:
+            raise ValueError(f"a window has {WINDOW} frames, got {depth.shape[0]}")
+        k = self.windows[self.done]
+        start = self.starts[k]
+        frames = window_frames(start, self.count)
+        fresh = self.done == 0
+        self.done += 1
+        if fresh or self.metric:
+            affine = IDENTITY
+        else:
+            affine = fit_scale_shift([depth[p] for p in range(ANCHORS)], self.anchors)
+        aligned: dict[int, Tensor] = {}
+        # Reversed, so that a repeated last frame keeps its first (real) position; the far
+        # keyframes of a later window are inputs only.
+        for p in reversed(range(0 if start == 0 else ANCHORS, WINDOW)):
+            aligned[frames[p]] = affine.apply(depth[p])
+        for j, weight in enumerate(crossfade_weights(CROSSFADE)):
+            index = frames[ANCHORS + j]
+            if not fresh and index in self.pending:
+                aligned[index] = blend(self.pending.pop(index), aligned[index], weight)
+        self.affines.append(affine)
+        # What is kept for the next window is cloned: a view would keep this whole
+        # window's (or batch's) output alive.
+        anchor = affine.apply(depth[ANCHOR_POSITION]).clone()
+        self.anchors = [self.anchors[0] if self.anchors else depth[0].clone(), anchor]
+        # Frames the next window will cross-fade stay pending; the rest are final.
+        final_until = window_span(start, self.count)[1] + 1
+        if not self.finished:
+            final_until = self.starts[k + 1] + ANCHORS
+            for index in range(final_until, min(final_until + CROSSFADE, self.count)):
+                self.pending[index] = aligned[index].clone()
+        assert self.last is not None
+        for index in range(self.emitted, min(final_until, self.last + 1)):
+            yield AlignedFrame(index, aligned[index])
+        self.emitted = max(self.emitted, final_until)

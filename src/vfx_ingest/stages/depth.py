@@ -1,0 +1,194 @@
+"""Depth: temporally consistent depth of the plate with Video Depth Anything, as float EXR.
+
+``depth/depth.1001.exr`` ...: one float32 channel ``Z`` per plate frame (same numbers,
+stepped plates included), at the plate's resolution; the header says whether the values
+are relative disparity or metric depth in metres, and which model made them. Long clips
+run in overlapping 32-frame windows joined by scale/shift (``depth.windows``); frame-range
+chunks (fan-out) are joined the same way by ``stitch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ..depth.models import DEFAULT_MODEL, MODELS, get_model
+from ..errors import BadInput
+from ..frames import frame_path
+from .base import Chunking, DeviceNeeds, StageContext, StageParams, StageResult, StageSpec
+
+PATCH = 14  # the network's patch size; input sizes are multiples of it
+
+
+class DepthParams(StageParams):
+    model: str = Field(
+        DEFAULT_MODEL,
+        description=f"Depth model: {', '.join(MODELS)} (base/large are non-commercial).",
+        json_schema_extra={"cli": "--depth-model"},
+    )
+    input_size: int = Field(
+        518,
+        ge=PATCH,
+        description="Short side of the network input in pixels, a multiple of 14 "
+        "(the models were trained at 518).",
+        json_schema_extra={"cli": "--depth-size"},
+    )
+    precision: Literal["auto", "fp16", "bf16", "fp32"] = Field(
+        "auto",
+        description="Arithmetic: auto is fp16 on CUDA, fp32 on CPU.",
+        json_schema_extra={"cli": "--depth-precision"},
+    )
+    batch: int | None = Field(
+        None,
+        ge=1,
+        description="32-frame windows per network pass (default: what fits in GPU memory).",
+        json_schema_extra={"cli": "--depth-batch", "cache": False},
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the network: slower start, faster long clips.",
+        json_schema_extra={"cli": "--depth-compile", "cache": False},
+    )
+    preview: bool = Field(
+        False,
+        description="Also write 16-bit PNG previews (near bright) in depth/preview/.",
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        get_model(value)
+        return value
+
+    @field_validator("input_size")
+    @classmethod
+    def _multiple_of_patch(cls, value: int) -> int:
+        if value % PATCH:
+            raise ValueError(f"must be a multiple of {PATCH} (e.g. {round(value / PATCH) * PATCH})")
+        return value
+
+
+def run(ctx: StageContext, params: DepthParams) -> StageResult:
+    from ..depth.exr import DepthWriter, depth_attributes
+    from ..depth.inference import DepthEstimator, InferenceOptions
+    from ..depth.models import load_network
+    from ..depth.plates import open_plates
+    from ..depth.sizing import network_size
+
+    model = get_model(params.model)
+    directory = ctx.models.get(model.id)
+    if directory is None:
+        raise BadInput(
+            f"the {model.id} weights are not available to this run",
+            fix=f"Put {model.repo}'s {model.filename} in the model cache",
+        )
+    numbers = _plate_numbers(ctx)
+    first, last = _chunk(ctx, numbers)
+    plates = open_plates(ctx.input_dir("plate"), numbers)
+    notes = [note] if (note := model.license_note()) else []
+    for note in notes:
+        ctx.progress(0, last - first + 1, f"note: {note}")
+    network = load_network(model, Path(directory))
+    estimator = DepthEstimator(
+        network,
+        ctx.device,
+        InferenceOptions(
+            input_size=params.input_size,
+            precision=params.precision,
+            compile=params.compile,
+            batch_windows=params.batch,
+            metric=model.metric,
+        ),
+    )
+    size = network_size(plates.height, plates.width, params.input_size)
+    writer = DepthWriter(_target(ctx), depth_attributes(model, size))
+    try:
+        stats = estimator.run(
+            plates,
+            emit=lambda index, depth: writer.write(numbers[index], depth),
+            progress=lambda done, total: ctx.progress(done, total),
+            first=first,
+            last=last,
+        )
+        writer.finish(previews=params.preview)
+    finally:
+        writer.close()
+    summary = stats.as_dict()
+    summary.pop("scales")
+    return StageResult(
+        stats={
+            **summary,
+            "model": model.id,
+            "values": model.values,
+            "license": model.license,
+            "notes": notes,
+        }
+    )
+
+
+def stitch(ctx: StageContext, chunk_dirs: list[Path]) -> None:
+    """Join chunk jobs' depth into this stage's staging (see ``depth.stitch``); previews,
+    when the chunks made them, are redone over the whole shot."""
+    from ..depth.exr import PASS, PREVIEW_DIR, DepthWriter, read_depth
+    from ..depth.stitch import find_chunks, stitch_chunks
+
+    chunks = find_chunks(chunk_dirs)
+    _, attributes = read_depth(chunks[0].path(chunks[0].numbers[0]))
+    previews = any((c.folder / PASS / PREVIEW_DIR).is_dir() for c in chunks)
+    writer = DepthWriter(_target(ctx), attributes)
+    try:
+        stitch_chunks(chunks, writer, progress=lambda done, total: ctx.progress(done, total))
+        writer.finish(previews=previews)
+    finally:
+        writer.close()
+
+
+def _target(ctx: StageContext) -> Callable[[str], Path]:
+    """Where the writer puts a file of the depth pass: this run's staging."""
+    return lambda relpath: ctx.output_path("depth", relpath)
+
+
+def _plate_numbers(ctx: StageContext) -> list[int]:
+    """The plate's frame numbers: the manifest's, else the files'."""
+    if ctx.frames is not None:
+        return ctx.frames.numbers()
+    files = [p for ext in ("png", "exr") for p in ctx.input_dir("plate").glob(f"plate.*.{ext}")]
+    return sorted({int(p.name.split(".")[1]) for p in files})
+
+
+def _chunk(ctx: StageContext, numbers: list[int]) -> tuple[int, int]:
+    """First and last plate index to output: a chunk job's frame range, or all. A chunk
+    still runs on the whole clip's window grid (reading keyframes outside its range), so
+    its predictions are the ones a single pass makes and the chunks stitch closely."""
+    if ctx.frame_range is None:
+        return 0, len(numbers) - 1
+    lo, hi = ctx.frame_range
+    inside = [i for i, n in enumerate(numbers) if lo <= n <= hi]
+    if not inside:
+        raise BadInput(
+            f"frames {lo}-{hi} select no plate frame",
+            where=str(ctx.input_dir("plate") / frame_path("plate", lo, "*")),
+        )
+    return inside[0], inside[-1]
+
+
+SPEC = StageSpec(
+    name="depth",
+    version="1",
+    summary="Temporally consistent depth (Video Depth Anything) as float32 EXR.",
+    needs=("plate",),
+    produces=("depth",),
+    params=DepthParams,
+    run=run,
+    device=DeviceNeeds(accelerator="optional", min_vram_gb=8),
+    models=tuple(MODELS),
+    model_param="model",
+    # 10 shared frames per chunk boundary, as between windows: enough for a stable
+    # scale/shift fit and a cross-fade; chunks below 64 frames would spend too much of
+    # their work on the overlap (and on loading the model).
+    chunking=Chunking(overlap=10, min_frames=64),
+    stitch=stitch,
+)
