@@ -112,18 +112,26 @@ def test_relative_predictions_are_clamped_at_zero() -> None:
 
 
 @pytest.mark.parametrize(("first", "last"), [(0, 30), (25, 60), (50, 89), (70, 75)])
-def test_a_chunk_yields_its_frames_in_its_first_windows_scale(first: int, last: int) -> None:
+def test_a_chunk_yields_its_frames_in_the_clips_scale(first: int, last: int) -> None:
     count = 90
     frames = truth(count)
     aligner = WindowAligner(count, first=first, last=last)
+    covering = list(covering_windows(count, first, last))
+    # Past the first window, a chunk also runs it: its frame-0 prediction anchors the scale.
+    assert aligner.windows == ([] if covering[0] == 0 else [0]) + covering
     out = {}
     for start, k in zip(aligner.window_starts, aligner.windows, strict=True):
         for f in aligner.push(predict(frames, count, start, AFFINES[k])):
             out[f.index] = f.depth
     assert sorted(out) == list(range(first, last + 1))
-    head = AFFINES[aligner.windows[0]]
+    head = AFFINES[0]
     expected = torch.stack([frames[i] * head.scale + head.shift for i in range(first, last + 1)])
     torch.testing.assert_close(torch.stack([out[i] for i in sorted(out)]), expected)
+
+
+def test_a_metric_chunk_runs_only_its_own_windows() -> None:
+    aligner = WindowAligner(90, metric=True, first=50, last=89)
+    assert aligner.windows == [1, 2, 3]  # window 1 reaches frame 53
 
 
 def test_aligner_rejects_misuse() -> None:

@@ -19,6 +19,9 @@ clamped to the last frame (short clips and the last window repeat it). As every 
 frame is a clip frame, the encoder's per-frame features can be shared between windows:
 each clip frame is encoded once (see ``inference``).
 
+A frame-range chunk (fan-out) runs the windows of the whole clip's grid that reach its
+range, so its raw predictions equal a single pass's; see ``WindowAligner`` for its scale.
+
 One deliberate difference from the reference: a window is run only when it holds at least
 one frame no earlier window saw. The reference also runs a final window made only of
 repeated last frames, whose cross-fade then pulls the clip's last frames towards a
@@ -86,11 +89,14 @@ class AlignedFrame:
 class WindowAligner:
     """Consumes windows' raw predictions in order; yields clip frames once final.
 
-    ``first``..``last`` (default: the whole clip) limit the output to a frame-range chunk:
-    then only ``windows`` (those reaching that range, on the whole clip's window grid) run,
-    and the first of them, having no predecessor, keeps its own scale. The chunk's raw
-    predictions are those a single pass would make; only the scale chain starts afresh
-    (``stitch`` refits it).
+    ``first``..``last`` (default: the whole clip) limit the output to a frame-range chunk.
+    Then only the windows reaching that range run, on the whole clip's window grid, so
+    their raw predictions are the ones a single pass makes. What a chunk cannot have is the
+    chain of fits from the clip's start; it keeps the chain's fixed end instead: the first
+    window runs too (when the chunk does not include it), and the chunk's first window is
+    fitted on the clip's first frame alone. Each later window then fits on both anchors as
+    in a single pass, so a chunk lands close to the single pass's scale; ``stitch`` fits
+    the small remainder on the overlap. Metric models need no fit, hence no first window.
 
     Holds at most the two anchor predictions and the 8 frames awaiting the next window's
     cross-fade, so memory does not grow with the clip.
@@ -101,7 +107,7 @@ class WindowAligner:
     first: int = 0
     last: int | None = None
     starts: list[int] = field(init=False)
-    windows: range = field(init=False)
+    windows: list[int] = field(init=False)
     done: int = field(init=False, default=0)  # windows consumed
     emitted: int = field(init=False, default=0)  # next clip frame to yield
     anchors: list[Tensor] = field(init=False, default_factory=list)
@@ -114,7 +120,9 @@ class WindowAligner:
         if not 0 <= self.first <= self.last < self.count:
             raise ValueError(f"frames {self.first}-{self.last} outside a clip of {self.count}")
         self.starts = window_starts(self.count)
-        self.windows = covering_windows(self.count, self.first, self.last)
+        covering = list(covering_windows(self.count, self.first, self.last))
+        reference = [] if covering[0] == 0 or self.metric else [0]
+        self.windows = reference + covering
         self.emitted = self.first
 
     @property
@@ -135,12 +143,14 @@ class WindowAligner:
         k = self.windows[self.done]
         start = self.starts[k]
         frames = window_frames(start, self.count)
-        fresh = self.done == 0
         self.done += 1
-        if fresh or self.metric:
+        follows = not self.finished and self.windows[self.done] == k + 1
+        if k == 0 or self.metric or not self.anchors:
             affine = IDENTITY
-        else:
-            affine = fit_scale_shift([depth[p] for p in range(ANCHORS)], self.anchors)
+        else:  # on both anchors; a chunk's first window on the clip's first frame alone
+            preds = [depth[p] for p in range(len(self.anchors))]
+            affine = fit_scale_shift(preds, self.anchors)
+        self.affines.append(affine)
         aligned: dict[int, Tensor] = {}
         # Reversed, so that a repeated last frame keeps its first (real) position; the far
         # keyframes of a later window are inputs only.
@@ -148,16 +158,17 @@ class WindowAligner:
             aligned[frames[p]] = affine.apply(depth[p])
         for j, weight in enumerate(crossfade_weights(CROSSFADE)):
             index = frames[ANCHORS + j]
-            if not fresh and index in self.pending:
+            if index in self.pending:
                 aligned[index] = blend(self.pending.pop(index), aligned[index], weight)
-        self.affines.append(affine)
         # What is kept for the next window is cloned: a view would keep this whole
         # window's (or batch's) output alive.
-        anchor = affine.apply(depth[ANCHOR_POSITION]).clone()
-        self.anchors = [self.anchors[0] if self.anchors else depth[0].clone(), anchor]
+        first_anchor = self.anchors[0] if self.anchors else depth[0].clone()
+        self.anchors = [first_anchor]
+        if follows:
+            self.anchors.append(affine.apply(depth[ANCHOR_POSITION]).clone())
         # Frames the next window will cross-fade stay pending; the rest are final.
         final_until = window_span(start, self.count)[1] + 1
-        if not self.finished:
+        if follows:
             final_until = self.starts[k + 1] + ANCHORS
             for index in range(final_until, min(final_until + CROSSFADE, self.count)):
                 self.pending[index] = aligned[index].clone()

@@ -60,7 +60,8 @@ class DepthParams(StageParams):
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        get_model(value)
+        if value not in MODELS:
+            raise ValueError(f"unknown depth model {value!r}; choose one of {', '.join(MODELS)}")
         return value
 
     @field_validator("input_size")
@@ -79,18 +80,18 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     from ..depth.sizing import network_size
 
     model = get_model(params.model)
+    numbers = _plate_numbers(ctx)
+    first, last = _chunk(ctx, numbers)
+    notes = [note] if (note := model.license_note()) else []
+    for note in notes:
+        ctx.progress(0, last - first + 1, f"note: {note}")
     directory = ctx.models.get(model.id)
     if directory is None:
         raise BadInput(
             f"the {model.id} weights are not available to this run",
             fix=f"Put {model.repo}'s {model.filename} in the model cache",
         )
-    numbers = _plate_numbers(ctx)
-    first, last = _chunk(ctx, numbers)
     plates = open_plates(ctx.input_dir("plate"), numbers)
-    notes = [note] if (note := model.license_note()) else []
-    for note in notes:
-        ctx.progress(0, last - first + 1, f"note: {note}")
     network = load_network(model, Path(directory))
     estimator = DepthEstimator(
         network,
@@ -116,11 +117,9 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
         writer.finish(previews=params.preview)
     finally:
         writer.close()
-    summary = stats.as_dict()
-    summary.pop("scales")
     return StageResult(
         stats={
-            **summary,
+            **stats.as_dict(),
             "model": model.id,
             "values": model.values,
             "license": model.license,
