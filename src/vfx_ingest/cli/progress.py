@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -65,6 +66,10 @@ class HumanProgress:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ProgressEvent):
+            # A stage's "note: ..." (e.g. a non-commercial licence) is worth a line of its own.
+            if event.message.startswith("note: ") and not self.quiet:
+                line = escape(f"{event.stage}: {event.message}")
+                self.progress.console.print(f"[yellow]{line}[/]")
             task = self.tasks.get(event.stage)
             if task is not None:
                 self.progress.update(task, completed=event.done, total=event.total or None)
