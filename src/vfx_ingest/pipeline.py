@@ -19,7 +19,7 @@ from .config import Settings
 from .digest import FileDigest, file_digest
 from .errors import BadInput, StageFailed
 from .job import Device, Event, Job, JobResult, StageEvent, StageRequest
-from .manifest import SourceFile
+from .manifest import PriceUsed, SourceFile
 from .shot import ShotFolder
 from .stages import with_dependencies
 from .stages.base import Cancelled, StageParams, StageSpec
@@ -152,9 +152,13 @@ def run(
             result = backend.run(job, track, cancel)
     except Cancelled as exc:
         if meter.exceeded:
+            _record_actuals(job, ran, settings)
             raise _over_budget(meter) from exc
         raise
-    _record_actuals(job, result, ran, settings)
+    priced = _record_actuals(job, ran, settings)
+    for record in result.records:
+        if record.stage in priced:
+            record.cost_usd, record.price = priced[record.stage]
     if meter.exceeded:
         raise _over_budget(meter)
     return result
@@ -175,26 +179,28 @@ def _over_budget(meter: CostMeter) -> StageFailed:
     )
 
 
-def _record_actuals(job: Job, result: JobResult, ran: list[str], settings: Settings) -> None:
-    """Price the records that ran, write the costs into shot.json, feed the history."""
+def _record_actuals(
+    job: Job, ran: list[str], settings: Settings
+) -> dict[str, tuple[float | None, PriceUsed | None]]:
+    """Price the stage records that ran (as shot.json holds them), write the costs back,
+    feed the user's history; return each stage's (cost, price)."""
     from .cost.actuals import history_rows, price_records, remember
     from .cost.catalog import load_catalog
     from .cost.history import History
 
-    executed = [r for r in result.records if r.stage in ran]
-    if not executed:
-        return
+    if not ran:
+        return {}
     catalog = load_catalog()
-    price_records(executed, catalog, settings)
     shot = ShotFolder(Path(job.shot))
     with shot.lock():
         manifest = shot.load_manifest()
         if manifest is None:
-            return
-        for record in executed:
-            stored = manifest.stages.get(record.stage)
-            if stored is not None and stored.cache_key == record.cache_key:
-                stored.cost_usd, stored.price = record.cost_usd, record.price
+            return {}
+        executed = [manifest.stages[name] for name in ran if name in manifest.stages]
+        price_records(executed, catalog, settings)
         shot.save_manifest(manifest)
-    rows = history_rows(executed, manifest, job.job_id, job.shot, catalog)
-    remember(History(settings.cost.history_db), rows)
+    remember(
+        History(settings.cost.history_db),
+        history_rows(executed, manifest, job.job_id, job.shot, catalog),
+    )
+    return {r.stage: (r.cost_usd, r.price) for r in executed}
