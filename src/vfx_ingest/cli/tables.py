@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from ..config import SettingRow
-from ..manifest import Manifest
+from ..manifest import Manifest, StageRecord
 from ..stages.base import StageSpec
 
 if TYPE_CHECKING:
@@ -56,7 +56,8 @@ def status_table(manifest: Manifest, root: Path) -> Table:
     from ..stages import REGISTRY
 
     table = Table(title=f"Shot {root}", title_justify="left")
-    for column in ("stage", "status", "frames", "backend", "device", "wall s", "cost $", "note"):
+    columns = ("stage", "status", "frames", "backend", "device", "wall s", "cost $", "priced from")
+    for column in (*columns, "note"):
         table.add_column(column, justify="right" if column in ("wall s", "cost $") else "left")
     total_wall, total_cost = 0.0, 0.0
     for name, record in manifest.stages.items():
@@ -80,11 +81,20 @@ def status_table(manifest: Manifest, root: Path) -> Table:
             record.device,
             f"{record.wall_s:.1f}" if record.wall_s is not None else "",
             f"{record.cost_usd:.4f}" if record.cost_usd is not None else "?",
+            _priced_from(record),
             note,
         )
     table.add_section()
-    table.add_row("total", "", "", "", "", f"{total_wall:.1f}", f"{total_cost:.4f}", "")
+    table.add_row("total", "", "", "", "", f"{total_wall:.1f}", f"{total_cost:.4f}", "", "")
     return table
+
+
+def _priced_from(record: StageRecord) -> str:
+    if record.price is None:
+        return ""
+    if record.price.as_of is None:
+        return record.price.id
+    return f"{record.price.id} ({record.price.as_of}, {record.price.billed_s:.0f} s billed)"
 
 
 def settings_table(rows: Iterable[SettingRow]) -> Table:
