@@ -353,3 +353,26 @@ def test_refresh_with_a_rejected_key_is_bad_input(cli, monkeypatch):
         result = cli("cost", "--refresh")
     assert result.exit_code == 2 and "refused the API key" in result.stderr
     assert "wrong-key-also-secret" not in result.stderr + result.stdout
+
+
+def test_max_cost_counts_only_the_stages_that_will_run(cli, clips, tmp_path, priced_backend):
+    priced_backend("runpod-serverless")
+    shot = tmp_path / "shot"
+    assert cli("run", clips(frames=6), "--shot", shot).exit_code == 0
+    # Cached everywhere: nothing will run, so nothing is billed, whatever the backend.
+    cached = cli(
+        "run", clips(frames=6), "--shot", shot, "-b", "runpod-serverless", "--max-cost", "0"
+    )
+    assert cached.exit_code == 0, cached.stderr
+    forced = cli(
+        "run",
+        clips(frames=6),
+        "--shot",
+        shot,
+        "-b",
+        "runpod-serverless",
+        "--max-cost",
+        "0",
+        "--force",
+    )
+    assert forced.exit_code == 2 and "over --max-cost" in forced.stderr
