@@ -276,8 +276,7 @@ def toml_value(value: Any) -> str:
 
 def registry_toml(models: list[dict[str, Any]]) -> str:
     """A registry file (the package's format) for ``models``."""
-    base = {"stage": "test", "family": "test", "variant": "x", "license": "MIT",
-            "commercial": True}  # fmt: skip
+    base = {"stage": "test", "family": "test", "variant": "x", "license": "MIT", "commercial": True}
     blocks = []
     for model in models:
         lines = ["[[model]]"]

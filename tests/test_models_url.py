@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from model_servers import FileServer, registry_toml, sha256
 
 WEIGHTS = bytes(range(256)) * 4096  # 1 MiB, not all the same byte
@@ -195,3 +196,14 @@ def test_path_of_a_missing_model_names_the_sync_command(cli, models_env):
 def test_unknown_model_suggests_close_ids(cli):
     result = cli("models", "sync", "vda-smal")
     assert result.exit_code == 2 and "vda-small" in result.stderr
+
+
+def test_sync_by_stage_takes_the_stage_default(cli, models_env):
+    with FileServer({"w.bin": WEIGHTS}) as server:
+        models_env(entry(server, default=True), entry(server, id="test-other"))
+        result = cli("models", "sync", "--stages", "test", "--json")
+        assert result.exit_code == 0, result.stderr
+    synced = [e["id"] for e in cli.json_lines(result.stdout) if e["type"] == "model"]
+    assert synced == ["test-w"]
+    unknown = cli("models", "sync", "--stages", "nope")
+    assert unknown.exit_code == 2 and "no default model for stage 'nope'" in unknown.stderr

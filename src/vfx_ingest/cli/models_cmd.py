@@ -119,9 +119,13 @@ def sync(
         display = JsonDownloads() if as_json else HumanDownloads(quiet=quiet)
         with display:
             syncer = Syncer(
-                store, on_event=display, locked=locked, jobs=jobs, timeout=timeout,
+                store,
+                on_event=display,
+                locked=locked,
+                jobs=jobs,
+                timeout=timeout,
                 retries=retries,
-            )  # fmt: skip
+            )
             results = syncer.run(entries)
         failed = [r for r in results if r.status in ("failed", "manual")]
         if failed:
@@ -202,8 +206,15 @@ def lock_(
         write_lock(path, updated)
         for check in checks:
             if as_json:
-                emit_json({"type": "locked", "id": check.id, "source": check.source,
-                           "digest": check.digest, "lock": str(path)})  # fmt: skip
+                emit_json(
+                    {
+                        "type": "locked",
+                        "id": check.id,
+                        "source": check.source,
+                        "digest": check.digest,
+                        "lock": str(path),
+                    }
+                )
             else:
                 err.print(f"[green]✓[/] {check.id}: locked ({check.source})")
         if not as_json:
@@ -212,8 +223,8 @@ def lock_(
 
 @app.command(
     "path",
-    epilog="Examples:\n\n  ls \"$(vfx-ingest models path vda-small)\"\n\n"
-    "  cp SMPLX_*.npz \"$(vfx-ingest models path smplx)\"/",
+    epilog='Examples:\n\n  ls "$(vfx-ingest models path vda-small)"\n\n'
+    '  cp SMPLX_*.npz "$(vfx-ingest models path smplx)"/',
 )
 def path(model_id: Annotated[str, typer.Argument(help="A model id.")]) -> None:
     """Print a model's local folder (for manual models: where to put the files)."""

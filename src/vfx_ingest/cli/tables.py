@@ -122,8 +122,9 @@ def checks_table(checks: Iterable[ModelCheck]) -> Table:
         table.add_column(column)
     style = {"ok": "green", "corrupt": "red", "missing": "dim"}
     for check in checks:
-        against = sorted({f.checked_against or "recorded digest" for f in check.files
-                          if f.status == "ok"})  # fmt: skip
+        against = sorted(
+            {f.checked_against or "recorded digest" for f in check.files if f.status == "ok"}
+        )
         table.add_row(
             check.id,
             f"[{style[check.status]}]{check.status}[/]",

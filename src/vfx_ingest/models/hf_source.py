@@ -9,7 +9,6 @@ the blob), removal of a blob that does not verify, and errors a user can act on.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +58,8 @@ def fetch_hf(
     entry: ModelEntry, source: HfSource, request: FetchRequest, store: Store, *, force: bool
 ) -> tuple[Path, str]:
     """Bring one file into the Hub cache; return its snapshot path and sha256."""
-    from huggingface_hub import hf_hub_download
     from huggingface_hub import errors as hf
+    from huggingface_hub import hf_hub_download
 
     request.check_cancelled()
     try:
@@ -87,8 +86,6 @@ def fetch_hf(
             f"{source.repo} was not found on the Hub, or is private",
             fix=f"Check the model's source; for a private repo {TOKEN_HELP}",
         ) from exc
-    except (hf.RevisionNotFoundError, hf.EntryNotFoundError) as exc:
-        raise SourceFailed(f"{source}: {request.path} not found at {source.revision}") from exc
     except hf.LocalEntryNotFoundError as exc:
         if offline():
             raise SourceFailed(
@@ -97,6 +94,9 @@ def fetch_hf(
                 "that has it",
             ) from exc
         raise SourceFailed(f"{entry.id}/{request.path}: the Hub could not be reached") from exc
+    # After LocalEntryNotFoundError, which is an EntryNotFoundError too.
+    except (hf.RevisionNotFoundError, hf.EntryNotFoundError) as exc:
+        raise SourceFailed(f"{source}: {request.path} not found at {source.revision}") from exc
     except (hf.HfHubHTTPError, OSError, ValueError) as exc:
         raise SourceFailed(f"{entry.id}/{request.path}: {str(exc).splitlines()[0]}") from exc
     sha256, _ = store.hash(pointer, full=True)
@@ -114,12 +114,3 @@ def fetch_hf(
             fix="Run the sync again; if it persists the repository changed: pin a revision",
         )
     return pointer, sha256
-
-
-def snapshot_commit(pointer: Path, source: HfSource, rel: str) -> str:
-    """The commit folder a snapshot path lies in (``.../snapshots/<commit>/<rel>``)."""
-    depth = len(rel.split("/")) + (len(source.subfolder.split("/")) if source.subfolder else 0)
-    folder = pointer
-    for _ in range(depth):
-        folder = folder.parent
-    return os.path.basename(folder)

@@ -8,7 +8,9 @@ from .registry import ModelEntry
 from .store import ModelCheck, Store
 
 
-def pin(entries: list[ModelEntry], store: Store, lock: LockFile | None) -> tuple[LockFile, list[ModelCheck]]:
+def pin(
+    entries: list[ModelEntry], store: Store, lock: LockFile | None
+) -> tuple[LockFile, list[ModelCheck]]:
     """Hash every file of ``entries`` and record them; entries already locked are kept.
 
     Files are checked against the registry's digests and the Hub's, never against the old

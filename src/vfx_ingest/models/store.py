@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -184,7 +183,7 @@ class Store:
             return None
         path = location.folder / rel
         if isinstance(location.source, HfSource) and path.is_symlink():
-            blob = Path(os.readlink(path)).name
+            blob = path.readlink().name
             if _SHA256.fullmatch(blob):
                 return Expected("the Hub's LFS digest", blob, published.bytes)
             if _GIT_SHA1.fullmatch(blob):
@@ -246,10 +245,12 @@ class Store:
                 detail=f"{size} bytes, {against} says {expected.bytes}",
             )
         trusted = expected is not None and expected.origin not in ("models.lock", "registry")
-        if expected and expected.sha256 and trusted and not full:
-            # The Hub's name for the blob or our own record: the size check is enough here.
-            return FileCheck(path=rel, status="ok", sha256=expected.sha256, bytes=size,
-                             checked_against=against)  # fmt: skip
+        if expected and expected.sha256 and trusted and not full and not self._changed(path):
+            # The Hub's name for the blob or our own record, and the file not touched since
+            # we last hashed it: the size check is enough here.
+            return FileCheck(
+                path=rel, status="ok", sha256=expected.sha256, bytes=size, checked_against=against
+            )
         sha256, git_sha1 = self.hash(path, full=full, git=bool(expected and expected.git_sha1))
         wanted_git = expected.git_sha1 if expected else None
         if (expected and expected.sha256 and sha256 != expected.sha256) or (
@@ -275,6 +276,12 @@ class Store:
             except (OSError, ValueError, ValidationError):
                 self._stats = {}
         return self._stats
+
+    def _changed(self, path: Path) -> bool:
+        """True when ``path`` was hashed before and its size or mtime moved since."""
+        real = path.resolve()
+        known = self._stat_cache().get(str(real))
+        return known is not None and not known.matches_stat(real)
 
     def remember(self, path: Path, sha256: str) -> None:
         """Record that ``path``, as it is now, holds ``sha256`` (so plan need not hash it)."""

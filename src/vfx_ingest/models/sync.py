@@ -219,7 +219,9 @@ class Syncer:
         return FileDigest(sha256=sha256, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def _result(entry: ModelEntry, status: Literal["cached", "downloaded"], check: ModelCheck) -> ModelResult:
+def _result(
+    entry: ModelEntry, status: Literal["cached", "downloaded"], check: ModelCheck
+) -> ModelResult:
     return ModelResult(
         id=entry.id, status=status, folder=check.folder, source=check.source, digest=check.digest
     )
