@@ -57,6 +57,7 @@ def test_sync_downloads_verifies_and_is_then_cached(cli, models_env):
     assert check["files"][0]["checked_against"] == "registry"
     rows = {row["id"]: row for row in cli.json_lines(cli("models", "list", "--json").stdout)}
     assert rows["test-w"]["cached"] == str(path.parent)
+    assert rows["test-w"]["size"] == len(WEIGHTS)  # not published: measured on disk
     assert rows["vda-small"]["cached"] is None  # the built-in entries are listed too
 
 

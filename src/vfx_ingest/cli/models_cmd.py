@@ -13,7 +13,7 @@ from .output import errors_to_exit_codes
 if TYPE_CHECKING:
     from ..config import Settings
     from ..models.registry import ModelEntry, Registry
-    from ..models.store import Store
+    from ..models.store import Location, Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -56,18 +56,27 @@ def list_(
         _, registry, store = _context()
         entries = [m for m in registry.models.values() if stage in (None, m.stage)]
         found = {m.id: store.locate(m) for m in entries}
+        sizes = {m.id: _size(m, found[m.id]) for m in entries}
         if as_json:
             for m in entries:
                 location = found[m.id]
                 emit_json(
                     {
                         **m.model_dump(mode="json", exclude={"instructions"}),
-                        "size": m.size,
+                        "size": sizes[m.id],
                         "cached": str(location.folder) if location else None,
                     }
                 )
             return
-        out.print(models_table(entries, {k: v.folder if v else None for k, v in found.items()}))
+        folders = {k: v.folder if v else None for k, v in found.items()}
+        out.print(models_table(entries, folders, sizes))
+
+
+def _size(entry: ModelEntry, location: Location | None) -> int | None:
+    """Bytes: published, else as cached here; None when neither is known."""
+    if entry.size is not None or location is None:
+        return entry.size
+    return sum((location.folder / f.path).stat().st_size for f in entry.files)
 
 
 @app.command(

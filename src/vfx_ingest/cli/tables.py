@@ -96,7 +96,9 @@ def settings_table(rows: Iterable[SettingRow]) -> Table:
     return table
 
 
-def models_table(entries: Iterable[ModelEntry], cached: dict[str, Path | None]) -> Table:
+def models_table(
+    entries: Iterable[ModelEntry], cached: dict[str, Path | None], sizes: dict[str, int | None]
+) -> Table:
     from rich.filesize import decimal
 
     table = Table(title="Models (* = the stage's default)", title_justify="left")
@@ -107,7 +109,7 @@ def models_table(entries: Iterable[ModelEntry], cached: dict[str, Path | None]) 
         table.add_row(
             f"{m.id} *" if m.default else m.id,
             m.stage,
-            decimal(m.size) if m.size is not None else "?",
+            decimal(size) if (size := sizes.get(m.id)) is not None else "?",
             m.license,
             "yes" if m.commercial else "[yellow]no[/]",
             "manual" if m.manual else ("[yellow]yes[/]" if m.gated else "-"),
