@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from types import TracebackType
 
 from rich.markup import escape
 from rich.progress import (
@@ -23,6 +22,7 @@ from rich.progress import (
 
 from ..models.sync import FileProgress, ModelResult, SyncEvent
 from .output import emit_json, err
+from .progress import LiveDisplay
 
 MARKS = {
     "cached": "[dim]✓[/]",
@@ -32,7 +32,7 @@ MARKS = {
 }
 
 
-class HumanDownloads:
+class HumanDownloads(LiveDisplay):
     def __init__(self, *, quiet: bool = False) -> None:
         self.quiet = quiet
         self.progress = Progress(
@@ -46,18 +46,6 @@ class HumanDownloads:
         )
         self.tasks: dict[tuple[str, str], TaskID] = {}
         self.lock = threading.Lock()
-
-    def __enter__(self) -> HumanDownloads:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.progress.__exit__(exc_type, exc, tb)
 
     def __call__(self, event: SyncEvent) -> None:
         with self.lock:
