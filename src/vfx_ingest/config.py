@@ -132,7 +132,15 @@ class Settings(BaseSettings):
         description="Per-stage parameter defaults, e.g. [params.ingest] first_frame = 1.",
     )
     models_dir: Path = Field(
-        default_factory=default_models_dir, description="Cache for model weights."
+        default_factory=default_models_dir,
+        description="Model weights from non-Hub sources, and manual models.",
+    )
+    hf_cache: Path | None = Field(
+        None,
+        description="Hub cache for hf:// models (default: huggingface_hub's, from HF_HOME).",
+    )
+    models_registry: Path | None = Field(
+        None, description="Extra model registry TOML (in-house models), merged by id."
     )
     runpod: RunpodSettings = Field(default_factory=RunpodSettings)
     s3: S3Settings = Field(default_factory=S3Settings)

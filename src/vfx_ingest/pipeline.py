@@ -18,7 +18,7 @@ from .backends.base import Backend
 from .config import Settings
 from .digest import FileDigest, file_digest
 from .errors import BadInput, StageFailed
-from .job import Device, Event, Job, JobResult, StageEvent, StageRequest
+from .job import Device, Event, Job, JobResult, ModelRef, StageEvent, StageRequest
 from .manifest import PriceUsed, SourceFile
 from .shot import ShotFolder
 from .stages import with_dependencies
@@ -77,6 +77,7 @@ def plan(request: RunRequest, settings: Settings) -> Job:
     params = {
         spec.name: stage_params(spec, settings, request.params.get(spec.name, {})) for spec in specs
     }
+    models = _models(specs, params, settings)
     shot = ShotFolder(request.shot or shot_folder_for(clip, settings))
     source = None
     if any("source" in spec.needs for spec in specs):
@@ -94,6 +95,7 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         stages=[
             StageRequest(name=s.name, params=params[s.name].model_dump(mode="json")) for s in specs
         ],
+        models=models,
         device=request.device or settings.device,
         force=request.force,
         backend=request.backend or settings.backend,
@@ -109,6 +111,18 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         check_budget(job, request.max_cost, settings)
     shot.prepare()
     return job
+
+
+def _models(
+    specs: list[StageSpec], params: dict[str, StageParams], settings: Settings
+) -> list[ModelRef]:
+    """Every model the stages load, on this machine and intact (else BadInput, no work)."""
+    ids = [m for spec in specs for m in spec.selected_models(params[spec.name])]
+    if not ids:
+        return []
+    from .models.runtime import require
+
+    return require(ids, settings)
 
 
 def _known_source(shot: ShotFolder, clip: Path) -> FileDigest | None:

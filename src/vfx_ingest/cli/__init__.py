@@ -38,6 +38,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "List the stages: what each needs and produces, its device and models.",
         "Info",
     ),
+    "models": (
+        "vfx_ingest.cli.models_cmd",
+        "Download, verify and lock model weights.",
+        "Info",
+    ),
     "config": (
         "vfx_ingest.cli.config_cmd",
         "Show the configuration and where it comes from.",
