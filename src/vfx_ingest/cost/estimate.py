@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from ..config import Settings
 from ..stages.base import StageSpec
 from .catalog import BackendPrices, Catalog, GpuSpec, Price, provenance
-from .history import History, fit
+from .history import History, cold_start, fit
 from .throughput import Throughput, TimeModel, seeded_model, tflops_ratio, work_megapixels
 
 HOURS_PER_MONTH = 730.0  # 365 days x 24 h / 12, the month cloud providers bill by
@@ -166,7 +166,7 @@ class Estimator:
         return None
 
     def cold_start(self, backend: str) -> tuple[float, str]:
-        measured = self.history.cold_start(backend)
+        measured = cold_start(self._runs, backend)
         if measured is not None:
             return measured[0], f"measured: median of {measured[1]} runs"
         seed = self.throughput.cold_start(backend)
@@ -262,7 +262,9 @@ class Estimator:
                 gpus = [spec]
         return _Device(backend="local", gpus=gpus, offer="your machine")
 
-    def estimate(self, plan: ClipPlan, specs: list[StageSpec], device: _Device | Skipped):
+    def estimate(
+        self, plan: ClipPlan, specs: list[StageSpec], device: _Device | Skipped
+    ) -> Estimate | Skipped:
         if isinstance(device, Skipped):
             return device
         stages: list[StageEstimate] = []

@@ -129,15 +129,13 @@ class History:
             ).fetchall()
         return [RunRow.model_validate(dict(zip(fields, row, strict=True))) for row in rows]
 
-    def keys(self) -> set[tuple[str, str]]:
-        """(stage, device key) pairs with at least one run."""
-        return {(r.stage, r.device_key) for r in self.runs()}
 
-    def cold_start(self, backend: str) -> tuple[float, int] | None:
-        """Median measured cold start of a backend and the number of runs behind it."""
-        seen = [r.cold_start_s for r in self.runs() if r.backend == backend][:RECENT]
-        values = [v for v in seen if v is not None]
-        return (statistics.median(values), len(values)) if values else None
+def cold_start(runs: list[RunRow], backend: str) -> tuple[float, int] | None:
+    """Median measured cold start of a backend over its recent runs (newest first), and
+    how many runs it comes from."""
+    seen = [r.cold_start_s for r in runs if r.backend == backend][:RECENT]
+    values = [v for v in seen if v is not None]
+    return (statistics.median(values), len(values)) if values else None
 
 
 def fit(
