@@ -45,6 +45,7 @@ def execute(
     shot = ShotFolder(Path(job.shot))
     shot.prepare()
     records: list[StageRecord] = []
+    model_dirs = _model_dirs(job)
     with shot.lock():
         manifest = shot.load_manifest() or shot.new_manifest()
         if job.source is not None:
@@ -60,11 +61,7 @@ def execute(
                     where=str(shot.root),
                     fix="Run the stages that produce it first (see `vfx-ingest stages`)",
                 )
-            models = {
-                ref.id: ref.digest or ""
-                for ref in job.models
-                if ref.id in spec.selected_models(params)
-            }
+            models = cache.model_digests(spec, params, job.models)
             key = cache.cache_key(spec, params, inputs, models)
             previous = manifest.stages.get(spec.name)
             if not job.force and cache.is_fresh(previous, key, shot.root):
@@ -84,6 +81,7 @@ def execute(
                 emit,
                 cancel,
                 request.frames,
+                model_dirs,
             )
             records.append(record)
             if record.status == "failed":
@@ -91,6 +89,17 @@ def execute(
                     job_id=job.job_id, status="failed", records=records, error=record.error
                 )
     return JobResult(job_id=job.job_id, status="ok", records=records)
+
+
+def _model_dirs(job: Job) -> dict[str, Path]:
+    """Local folders of the job's models, found with no network (BadInput if one is not
+    here, or is not the content the run was planned with)."""
+    if not job.models:
+        return {}
+    from .config import load_settings
+    from .models.runtime import resolve
+
+    return resolve(job.models, load_settings())
 
 
 def _params(spec: StageSpec, raw: dict) -> object:
@@ -114,6 +123,7 @@ def _run_stage(
     emit: EventFn,
     cancel: threading.Event,
     request_frames: tuple[int, int] | None = None,
+    model_dirs: dict[str, Path] | None = None,
 ) -> StageRecord:
     device = devices.resolve(job.device, spec.device)
     staging = shot.staging_dir(spec.name, key)
@@ -147,6 +157,7 @@ def _run_stage(
         source_path=Path(job.source.path) if job.source else None,
         frames=manifest.frames,
         frame_range=request_frames,
+        models={m: (model_dirs or {})[m] for m in models},
         on_progress=lambda done, total, message: emit(
             ProgressEvent(stage=spec.name, done=done, total=total, message=message)
         ),

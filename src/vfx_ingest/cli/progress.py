@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import Self
 
 from rich.markup import escape
 from rich.progress import (
@@ -36,7 +37,25 @@ def _summary(record: StageRecord | None) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-class HumanProgress:
+class LiveDisplay:
+    """A display that owns a rich ``Progress`` and is entered and left with it."""
+
+    progress: Progress
+
+    def __enter__(self) -> Self:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.progress.__exit__(exc_type, exc, tb)
+
+
+class HumanProgress(LiveDisplay):
     def __init__(self, *, quiet: bool = False) -> None:
         self.quiet = quiet
         self.live = err.is_terminal and not quiet
@@ -51,18 +70,6 @@ class HumanProgress:
             disable=not self.live,
         )
         self.tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> HumanProgress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.progress.__exit__(exc_type, exc, tb)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ProgressEvent):
