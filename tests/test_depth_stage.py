@@ -259,12 +259,38 @@ def test_stitch_refuses_chunks_that_cannot_be_joined(tmp_path: Path) -> None:
 # --- bad input ---------------------------------------------------------------------------
 
 
-def test_params_are_checked() -> None:
-    with pytest.raises(ValidationError, match="unknown depth model"):
-        DepthParams(model="vda-huge")
+def test_params_and_models_are_checked() -> None:
     with pytest.raises(ValidationError, match="multiple of 14"):
         DepthParams(input_size=500)
     assert DepthParams().model == "vda-small" and DepthParams().input_size == 518
+    with pytest.raises(BadInput, match=r"unknown model 'vda-smal'\. Did you mean vda-small"):
+        SPEC.preflight(DepthParams(model="vda-smal"), None)
+    # In the registry and a depth model, but not a Video Depth Anything checkpoint.
+    with pytest.raises(BadInput, match="not a Video Depth Anything checkpoint"):
+        SPEC.preflight(DepthParams(model="depth-anything-v2-small"), None)
+
+
+def test_model_ids_follow_the_registry() -> None:
+    from vfx_ingest.depth.models import MODEL_IDS, depth_model
+    from vfx_ingest.models.registry import load_registry
+
+    registry = load_registry()
+    vda = [m for m in registry.models.values() if m.family.startswith("video-depth-anything")]
+    assert tuple(m.id for m in vda) == MODEL_IDS == SPEC.models
+    models = {m.id: depth_model(m) for m in vda}
+    assert models["vda-small"].filename == "video_depth_anything_vits.pth"
+    assert models["vda-metric-large"].filename == "metric_video_depth_anything_vitl.pth"
+    assert {m.id: m.encoder for m in models.values() if m.id.endswith("base")} == {
+        "vda-base": "vitb",
+        "vda-metric-base": "vitb",
+    }
+    assert [m.id for m in models.values() if m.metric] == [i for i in MODEL_IDS if "metric" in i]
+    assert [m.id for m in models.values() if m.license_note()] == [
+        "vda-base",
+        "vda-large",
+        "vda-metric-base",
+        "vda-metric-large",
+    ]
 
 
 def test_missing_or_wrong_weights_are_bad_input(
@@ -294,10 +320,7 @@ def test_non_commercial_models_say_so(shot: Path) -> None:
     with pytest.raises(BadInput, match="vda-large weights are not available"):
         SPEC.run(context(shot, "large", {}, events=events), DepthParams(model="vda-large"))
     notes = [message for _, _, message in events if message]
-    assert notes == [
-        "note: vda-large weights are CC-BY-NC-4.0: non-commercial use only "
-        "(vda-small and vda-metric-small are Apache-2.0)"
-    ]
+    assert notes == ["note: vda-large weights are CC-BY-NC-4.0: non-commercial use only"]
 
 
 def test_chunk_outside_the_plate_is_bad_input(shot: Path, models: dict[str, Path]) -> None:

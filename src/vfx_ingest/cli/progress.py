@@ -114,7 +114,8 @@ class JsonProgress:
         if isinstance(event, ProgressEvent):
             now = time.monotonic()
             final = event.total and event.done >= event.total
-            if not final and now - self.last.get(event.stage, 0.0) < self.interval:
+            noted = event.message.startswith("note: ")  # never thinned away
+            if not (final or noted) and now - self.last.get(event.stage, 0.0) < self.interval:
                 return
             self.last[event.stage] = now
         emit_json(event)

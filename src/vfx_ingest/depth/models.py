@@ -1,8 +1,11 @@
-"""The Video Depth Anything checkpoints the depth stage can run, and loading one.
+"""Which Video Depth Anything checkpoints the depth stage runs, and loading one.
 
-The official files are plain state dicts that load into ``networks.vda.VideoDepthAnything``
-with ``strict=True``; the metric models share the layout and differ only in what their
-output means (depth in metres, not relative disparity) and so in how windows are joined.
+The model registry (``vfx_ingest.models``, data) says where weights come from, their files
+and their licence. What only the depth stage needs to know is read off a registry entry's
+family and variant: which encoder the checkpoint is for, and what its values mean. The
+official files are plain state dicts that load into ``networks.vda.VideoDepthAnything``
+with ``strict=True``; the metric models share the layout and differ only in their output
+(depth in metres, not relative disparity) and so in how windows are joined.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from ..errors import BadInput
 
 if TYPE_CHECKING:
+    from ..models.registry import ModelEntry
     from ..networks.vda import VideoDepthAnything
 
 # What the values of a depth EXR are. VDA's relative models predict affine-invariant
@@ -21,102 +25,92 @@ if TYPE_CHECKING:
 # predict depth along the optical axis in metres.
 Values = Literal["relative_disparity", "metric_depth_m"]
 
-APACHE = "Apache-2.0"
-NON_COMMERCIAL = "CC-BY-NC-4.0"
+FAMILIES: dict[str, Values] = {
+    "video-depth-anything": "relative_disparity",
+    "video-depth-anything-metric": "metric_depth_m",
+}
+ENCODERS = {"small": "vits", "base": "vitb", "large": "vitl"}
+# The registry's Video Depth Anything entries (a test keeps this list and the registry in
+# step); what `vfx-ingest stages` lists and remote images bake.
+MODEL_IDS = (
+    "vda-small",
+    "vda-base",
+    "vda-large",
+    "vda-metric-small",
+    "vda-metric-base",
+    "vda-metric-large",
+)
+DEFAULT_MODEL = "vda-small"
 
 
 @dataclass(frozen=True)
 class DepthModel:
     id: str
-    encoder: Literal["vits", "vitb", "vitl"]
+    encoder: str
     filename: str
     values: Values
     license: str
-    repo: str
+    commercial: bool
 
     @property
     def metric(self) -> bool:
         return self.values == "metric_depth_m"
 
-    @property
-    def commercial_use(self) -> bool:
-        return self.license != NON_COMMERCIAL
-
     def license_note(self) -> str | None:
         """One line for the user when the weights may not be used commercially."""
-        if self.commercial_use:
+        if self.commercial:
             return None
-        return (
-            f"{self.id} weights are {self.license}: non-commercial use only "
-            "(vda-small and vda-metric-small are Apache-2.0)"
-        )
+        return f"{self.id} weights are {self.license}: non-commercial use only"
 
 
-def _model(id_: str, encoder: str, size: str, license_: str, *, metric: bool) -> DepthModel:
-    prefix = "metric_" if metric else ""
-    hub = f"depth-anything/{'Metric-' if metric else ''}Video-Depth-Anything-{size}"
-    return DepthModel(
-        id=id_,
-        encoder=encoder,  # type: ignore[arg-type]
-        filename=f"{prefix}video_depth_anything_{encoder}.pth",
-        values="metric_depth_m" if metric else "relative_disparity",
-        license=license_,
-        repo=hub,
-    )
-
-
-# Licences as stated on each Hugging Face model card: the small models are Apache-2.0,
-# base and large are CC-BY-NC-4.0.
-MODELS: dict[str, DepthModel] = {
-    m.id: m
-    for m in (
-        _model("vda-small", "vits", "Small", APACHE, metric=False),
-        _model("vda-base", "vitb", "Base", NON_COMMERCIAL, metric=False),
-        _model("vda-large", "vitl", "Large", NON_COMMERCIAL, metric=False),
-        _model("vda-metric-small", "vits", "Small", APACHE, metric=True),
-        _model("vda-metric-base", "vitb", "Base", NON_COMMERCIAL, metric=True),
-        _model("vda-metric-large", "vitl", "Large", NON_COMMERCIAL, metric=True),
-    )
-}
-DEFAULT_MODEL = "vda-small"
-
-
-def get_model(model_id: str) -> DepthModel:
-    try:
-        return MODELS[model_id]
-    except KeyError:
+def depth_model(entry: ModelEntry) -> DepthModel:
+    """The depth stage's view of a registry entry; BadInput for a model of another kind."""
+    values = FAMILIES.get(entry.family) if entry.stage == "depth" else None
+    encoder = ENCODERS.get(entry.variant)
+    checkpoints = [f.path for f in entry.files if f.path.endswith((".pth", ".pt"))]
+    if values is None or encoder is None or len(checkpoints) != 1:
         raise BadInput(
-            f"unknown depth model {model_id!r}",
-            fix=f"Choose one of {', '.join(MODELS)}",
-        ) from None
+            f"model {entry.id} is not a Video Depth Anything checkpoint",
+            fix=f"Choose one of {', '.join(MODEL_IDS)} (see `vfx-ingest models list`)",
+        )
+    return DepthModel(
+        id=entry.id,
+        encoder=encoder,
+        filename=checkpoints[0],
+        values=values,
+        license=entry.license,
+        commercial=entry.commercial,
+    )
 
 
-def checkpoint_path(model: DepthModel, directory: Path) -> Path:
-    """The checkpoint file inside a model's local directory."""
+def find_model(model_id: str) -> DepthModel:
+    """The registry's entry for ``model_id`` (studio registry included), for depth."""
+    from ..config import load_settings
+    from ..models.runtime import registry_for
+
+    return depth_model(registry_for(load_settings()).get(model_id))
+
+
+def load_network(model: DepthModel, directory: Path) -> VideoDepthAnything:
+    """Build the network and load the checkpoint strictly, on the CPU, in eval mode."""
+    import torch
+
+    from ..networks.vda import VideoDepthAnything
+
     path = Path(directory) / model.filename
     if not path.is_file():
         raise BadInput(
             f"{model.id}: {model.filename} is missing",
             where=str(directory),
-            fix=f"Download {model.repo} into the model cache, or point the cache at it",
+            fix=f"Run `vfx-ingest models sync {model.id}`",
         )
-    return path
-
-
-def load_network(model: DepthModel, directory: Path) -> VideoDepthAnything:
-    """Build the network and load the official checkpoint strictly, on the CPU, in eval mode."""
-    import torch
-
-    from ..networks.vda import VideoDepthAnything
-
-    path = checkpoint_path(model, directory)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged or foreign file
         raise BadInput(
             f"cannot read the {model.id} checkpoint ({type(exc).__name__}: {exc})",
             where=str(path),
-            fix="Download it again",
+            fix=f"Run `vfx-ingest models verify {model.id}`",
         ) from exc
     network = VideoDepthAnything(model.encoder)
     try:
@@ -126,6 +120,6 @@ def load_network(model: DepthModel, directory: Path) -> VideoDepthAnything:
         raise BadInput(
             f"the checkpoint does not fit {model.id} ({model.encoder}): {first}",
             where=str(path),
-            fix=f"Check that the file is {model.repo}'s {model.filename}",
+            fix=f"Check that it is {model.filename} of {model.id}",
         ) from exc
     return network.eval()

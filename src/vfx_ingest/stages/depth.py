@@ -15,9 +15,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..depth.models import DEFAULT_MODEL, MODELS, get_model
+from ..depth.models import DEFAULT_MODEL, MODEL_IDS
 from ..errors import BadInput
 from ..frames import frame_path
+from ..manifest import SourceProbe
 from .base import Chunking, DeviceNeeds, StageContext, StageParams, StageResult, StageSpec
 
 PATCH = 14  # the network's patch size; input sizes are multiples of it
@@ -26,7 +27,7 @@ PATCH = 14  # the network's patch size; input sizes are multiples of it
 class DepthParams(StageParams):
     model: str = Field(
         DEFAULT_MODEL,
-        description=f"Depth model: {', '.join(MODELS)} (base/large are non-commercial).",
+        description=f"Depth model: {', '.join(MODEL_IDS)} (base/large: non-commercial).",
         json_schema_extra={"cli": "--depth-model"},
     )
     input_size: int = Field(
@@ -57,13 +58,6 @@ class DepthParams(StageParams):
         description="Also write 16-bit PNG previews (near bright) in depth/preview/.",
     )
 
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, value: str) -> str:
-        if value not in MODELS:
-            raise ValueError(f"unknown depth model {value!r}; choose one of {', '.join(MODELS)}")
-        return value
-
     @field_validator("input_size")
     @classmethod
     def _multiple_of_patch(cls, value: int) -> int:
@@ -75,11 +69,11 @@ class DepthParams(StageParams):
 def run(ctx: StageContext, params: DepthParams) -> StageResult:
     from ..depth.exr import DepthWriter, depth_attributes
     from ..depth.inference import DepthEstimator, InferenceOptions
-    from ..depth.models import load_network
+    from ..depth.models import find_model, load_network
     from ..depth.plates import open_plates
     from ..depth.sizing import network_size
 
-    model = get_model(params.model)
+    model = find_model(params.model)
     numbers = _plate_numbers(ctx)
     first, last = _chunk(ctx, numbers)
     notes = [note] if (note := model.license_note()) else []
@@ -89,7 +83,7 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     if directory is None:
         raise BadInput(
             f"the {model.id} weights are not available to this run",
-            fix=f"Put {model.repo}'s {model.filename} in the model cache",
+            fix=f"Run `vfx-ingest models sync {model.id}`",
         )
     plates = open_plates(ctx.input_dir("plate"), numbers)
     network = load_network(model, Path(directory))
@@ -118,6 +112,8 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     finally:
         writer.close()
     return StageResult(
+        # The record's frame range; a chunk's is its own, and is not the shot's frame map.
+        frames=ctx.frames if ctx.frame_range is None else None,
         stats={
             **stats.as_dict(),
             "model": model.id,
@@ -143,6 +139,13 @@ def stitch(ctx: StageContext, chunk_dirs: list[Path]) -> None:
         writer.finish(previews=previews)
     finally:
         writer.close()
+
+
+def _preflight(params: DepthParams, probe: SourceProbe) -> None:
+    """Before any work: the model must be one of the registry's depth checkpoints."""
+    from ..depth.models import find_model
+
+    find_model(params.model)
 
 
 def _target(ctx: StageContext) -> Callable[[str], Path]:
@@ -183,11 +186,12 @@ SPEC = StageSpec(
     params=DepthParams,
     run=run,
     device=DeviceNeeds(accelerator="optional", min_vram_gb=8),
-    models=tuple(MODELS),
+    models=MODEL_IDS,
     model_param="model",
     # 10 shared frames per chunk boundary, as between windows: enough for a stable
     # scale/shift fit and a cross-fade; chunks below 64 frames would spend too much of
     # their work on the overlap (and on loading the model).
     chunking=Chunking(overlap=10, min_frames=64),
     stitch=stitch,
+    preflight=_preflight,
 )

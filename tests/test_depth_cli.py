@@ -1,0 +1,123 @@
+"""`vfx-ingest run CLIP --stages ingest,depth` end to end, with weights from the model store.
+
+The Hub cannot be reached from here, so a studio registry (the ``models_registry`` setting)
+points the models at a file server on 127.0.0.1 serving a checkpoint in the official file
+name and layout (``video_depth_anything_vits.pth``, the real ``vits`` state dict filled by
+the fixture's rule); ``vfx-ingest models sync`` downloads it into the model cache, and the
+run resolves it from there like any other model.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from depth_helpers import filled_network
+from vfx_ingest.depth.exr import read_depth
+from vfx_ingest.io.images import decode_png
+
+from model_servers import FileServer, registry_toml, sha256
+
+CHECKPOINT = "video_depth_anything_vits.pth"
+
+
+def vda_entry(model_id: str, url: str, digest: str, **extra: object) -> dict:
+    return {
+        "id": model_id,
+        "stage": "depth",
+        "family": "video-depth-anything",
+        "variant": "small",
+        "license": "Apache-2.0",
+        "commercial": True,
+        "sources": [url],
+        "files": [{"path": CHECKPOINT, "sha256": digest}],
+        **extra,
+    }
+
+
+@pytest.fixture
+def synced_models(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    buffer = io.BytesIO()
+    torch.save(filled_network().state_dict(), buffer)
+    data = buffer.getvalue()
+    registry = tmp_path / "studio-registry.toml"
+    models_dir = tmp_path / "models"
+    monkeypatch.setenv("VFX_INGEST_MODELS_REGISTRY", str(registry))
+    monkeypatch.setenv("VFX_INGEST_MODELS_DIR", str(models_dir))
+    with FileServer({CHECKPOINT: data}) as server:
+        entries = [
+            vda_entry("vda-small", server.url(), sha256(data), default=True),
+            # A studio's own checkpoint under a non-commercial licence.
+            vda_entry(
+                "studio-vda", server.url(), sha256(data), license="CC-BY-NC-4.0", commercial=False
+            ),
+        ]
+        registry.write_text(registry_toml(entries))
+        result = cli("models", "sync", "vda-small", "studio-vda")
+        assert result.exit_code == 0, result.stderr
+    assert (models_dir / "vda-small" / CHECKPOINT).is_file()
+    return models_dir
+
+
+def test_run_ingest_and_depth(cli, clips, synced_models: Path, tmp_path: Path) -> None:
+    clip = clips(frames=26, width=96, height=64)
+    shot = tmp_path / "shot"
+    args = ["run", clip, "--shot", shot, "--stages", "ingest,depth", "--depth-size", "42"]
+    result = cli(*args, "--preview", "--json")
+    assert result.exit_code == 0, result.stderr
+    lines = cli.json_lines(result.stdout)
+    assert lines[-1]["type"] == "result" and lines[-1]["status"] == "ok"
+    depth = next(r for r in lines[-1]["records"] if r["stage"] == "depth")
+    assert depth["status"] == "done" and depth["frames"] == "1001-1026"
+    assert list(depth["models"]) == ["vda-small"] and depth["models"]["vda-small"]
+    assert depth["stats"]["network_size"] == "56x42" and depth["stats"]["windows"] == 1
+    frames = sorted((shot / "depth").glob("depth.*.exr"))
+    assert [p.name for p in frames] == [f"depth.{n}.exr" for n in range(1001, 1027)]
+    values, attributes = read_depth(frames[0])
+    assert values.shape == (64, 96) and values.min() >= 0
+    assert attributes["vfxingest/values"] == "relative_disparity"
+    assert attributes["vfxingest/model"] == "vda-small"
+    preview = decode_png((shot / "depth" / "preview" / "depth.1001.png").read_bytes())
+    assert preview.dtype.name == "uint16" and preview.shape == (64, 96)
+    manifest = json.loads((shot / "shot.json").read_text())
+    assert manifest["stages"]["depth"]["outputs"]["depth/depth.1001.exr"]["sha256"]
+    # Unchanged: both stages cached.
+    again = cli(*args, "--preview", "--json")
+    statuses = [e["status"] for e in cli.json_lines(again.stdout) if e["type"] == "stage"]
+    assert statuses == ["cached", "cached"]
+
+
+def test_a_non_commercial_model_says_so_on_stderr(
+    cli, clips, synced_models: Path, tmp_path: Path
+) -> None:
+    clip = clips(frames=3, width=64, height=48)
+    shot = tmp_path / "shot"
+    args = ["run", clip, "--shot", shot, "-s", "depth", "--depth-model", "studio-vda"]
+    result = cli(*args, "--depth-size", "28")
+    assert result.exit_code == 0, result.stderr
+    assert "depth: note: studio-vda weights are CC-BY-NC-4.0: non-commercial use only" in (
+        result.stderr
+    )
+    assert result.stdout.strip() == str(shot)
+    quiet = cli(*args, "--depth-size", "28", "--force", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_an_unknown_or_unsynced_model_fails_before_any_work(
+    cli, clips, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VFX_INGEST_MODELS_DIR", str(tmp_path / "empty-cache"))
+    clip = clips(frames=3, width=64, height=48)
+    shot = tmp_path / "shot"
+    unknown = cli("run", clip, "--shot", shot, "-s", "depth", "--depth-model", "vda-huge")
+    assert unknown.exit_code == 2
+    assert "unknown model 'vda-huge'" in unknown.stderr
+    missing = cli("run", clip, "--shot", shot, "-s", "depth")
+    assert missing.exit_code == 2
+    assert "model vda-small is not downloaded" in missing.stderr
+    assert "vfx-ingest models sync vda-small" in missing.stderr
+    assert not shot.exists()
