@@ -51,9 +51,15 @@ def synced_models(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     with FileServer({CHECKPOINT: data}) as server:
         entries = [
             vda_entry("vda-small", server.url(), sha256(data), default=True),
-            # A studio's own checkpoint under a non-commercial licence.
+            # A studio's own fine-tune under a non-commercial licence: the encoder is read
+            # off the checkpoint, the variant is only a name.
             vda_entry(
-                "studio-vda", server.url(), sha256(data), license="CC-BY-NC-4.0", commercial=False
+                "studio-vda",
+                server.url(),
+                sha256(data),
+                variant="small-finetune",
+                license="CC-BY-NC-4.0",
+                commercial=False,
             ),
         ]
         registry.write_text(registry_toml(entries))

@@ -280,10 +280,6 @@ def test_model_ids_follow_the_registry() -> None:
     models = {m.id: depth_model(m) for m in vda}
     assert models["vda-small"].filename == "video_depth_anything_vits.pth"
     assert models["vda-metric-large"].filename == "metric_video_depth_anything_vitl.pth"
-    assert {m.id: m.encoder for m in models.values() if m.id.endswith("base")} == {
-        "vda-base": "vitb",
-        "vda-metric-base": "vitb",
-    }
     assert [m.id for m in models.values() if m.metric] == [i for i in MODEL_IDS if "metric" in i]
     assert [m.id for m in models.values() if m.license_note()] == [
         "vda-base",
@@ -313,6 +309,9 @@ def test_missing_or_wrong_weights_are_bad_input(
     torch.save(state, foreign / "video_depth_anything_vits.pth")
     with pytest.raises(BadInput, match="does not fit vda-small"):
         SPEC.run(context(shot, "foreign", {"vda-small": foreign}), PARAMS)
+    torch.save({"model": torch.zeros(3)}, foreign / "video_depth_anything_vits.pth")
+    with pytest.raises(BadInput, match="not a Video Depth Anything state dict"):
+        SPEC.run(context(shot, "other", {"vda-small": foreign}), PARAMS)
 
 
 def test_non_commercial_models_say_so(shot: Path) -> None:
@@ -335,3 +334,45 @@ def test_missing_plate_frame_is_bad_input(tmp_path: Path, models: dict[str, Path
     ctx.frames = frame_map(NUMBERS[:3])
     with pytest.raises(BadInput, match="1 plate frame"):
         SPEC.run(ctx, PARAMS)
+
+
+# --- plates -----------------------------------------------------------------------------
+
+
+def test_exr_plates_go_in_display_referred(tmp_path: Path) -> None:
+    """Linear EXR plates are converted back to sRGB encoding (what the network saw in
+    training) with OCIO, from their ``colorspace`` attribute."""
+    from vfx_ingest.depth.plates import open_plates
+    from vfx_ingest.io import color
+    from vfx_ingest.io.images import write_exr
+
+    gen = np.random.default_rng(5)
+    display = gen.uniform(0.05, 0.95, (6, 8, 3)).astype(np.float32)
+    linear = color.convert(display, "sRGB Encoded Rec.709 (sRGB)", "Linear Rec.709 (sRGB)")
+    (tmp_path / "plate").mkdir()
+    for number in (1001, 1002):
+        write_exr(
+            tmp_path / "plate" / f"plate.{number}.exr",
+            {"RGB": linear.astype(np.float16)},
+            attributes={"colorspace": "Linear Rec.709 (sRGB)"},
+        )
+    plates = open_plates(tmp_path / "plate", [1001, 1002])
+    assert (plates.ext, plates.count, plates.height, plates.width) == ("exr", 2, 6, 8)
+    np.testing.assert_allclose(plates.load(1), display, atol=2e-3)
+
+
+def test_png_plates_of_any_layout_become_rgb(tmp_path: Path) -> None:
+    from vfx_ingest.depth.plates import open_plates
+    from vfx_ingest.io.images import encode_png
+
+    (tmp_path / "plate").mkdir()
+    grey = np.full((4, 5), 300, np.uint16)
+    rgba = np.zeros((4, 5, 4), np.uint8)
+    (tmp_path / "plate" / "plate.1001.png").write_bytes(encode_png(grey))
+    (tmp_path / "plate" / "plate.1002.png").write_bytes(encode_png(rgba))
+    (tmp_path / "plate" / "plate.1003.png").write_bytes(encode_png(rgba[:2]))
+    plates = open_plates(tmp_path / "plate", [1001, 1002, 1003])
+    assert plates.load(0).shape == (4, 5, 3) and plates.load(0).dtype == np.uint16
+    assert plates.load(1).shape == (4, 5, 3)
+    with pytest.raises(BadInput, match="is 5x2, the first frame 5x4"):
+        plates.load(2)

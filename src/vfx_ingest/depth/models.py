@@ -1,11 +1,12 @@
 """Which Video Depth Anything checkpoints the depth stage runs, and loading one.
 
 The model registry (``vfx_ingest.models``, data) says where weights come from, their files
-and their licence. What only the depth stage needs to know is read off a registry entry's
-family and variant: which encoder the checkpoint is for, and what its values mean. The
-official files are plain state dicts that load into ``networks.vda.VideoDepthAnything``
-with ``strict=True``; the metric models share the layout and differ only in their output
-(depth in metres, not relative disparity) and so in how windows are joined.
+and their licence; a registry entry's family says what the values mean. The official files
+are plain state dicts that load into ``networks.vda.VideoDepthAnything`` with
+``strict=True``; which encoder (ViT-S/B/L) is read off the checkpoint itself, so in-house
+fine-tunes need no more than a registry entry. The metric models share the layout and
+differ only in their output (depth in metres, not relative disparity) and so in how
+windows are joined.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ FAMILIES: dict[str, Values] = {
     "video-depth-anything": "relative_disparity",
     "video-depth-anything-metric": "metric_depth_m",
 }
-ENCODERS = {"small": "vits", "base": "vitb", "large": "vitl"}
+# The DINOv2 width of each encoder, as the checkpoint's class token shows it.
+ENCODERS = {384: "vits", 768: "vitb", 1024: "vitl"}
 # The registry's Video Depth Anything entries (a test keeps this list and the registry in
 # step); what `vfx-ingest stages` lists and remote images bake.
 MODEL_IDS = (
@@ -46,7 +48,6 @@ DEFAULT_MODEL = "vda-small"
 @dataclass(frozen=True)
 class DepthModel:
     id: str
-    encoder: str
     filename: str
     values: Values
     license: str
@@ -66,16 +67,14 @@ class DepthModel:
 def depth_model(entry: ModelEntry) -> DepthModel:
     """The depth stage's view of a registry entry; BadInput for a model of another kind."""
     values = FAMILIES.get(entry.family) if entry.stage == "depth" else None
-    encoder = ENCODERS.get(entry.variant)
     checkpoints = [f.path for f in entry.files if f.path.endswith((".pth", ".pt"))]
-    if values is None or encoder is None or len(checkpoints) != 1:
+    if values is None or len(checkpoints) != 1:
         raise BadInput(
             f"model {entry.id} is not a Video Depth Anything checkpoint",
             fix=f"Choose one of {', '.join(MODEL_IDS)} (see `vfx-ingest models list`)",
         )
     return DepthModel(
         id=entry.id,
-        encoder=encoder,
         filename=checkpoints[0],
         values=values,
         license=entry.license,
@@ -112,13 +111,21 @@ def load_network(model: DepthModel, directory: Path) -> VideoDepthAnything:
             where=str(path),
             fix=f"Run `vfx-ingest models verify {model.id}`",
         ) from exc
-    network = VideoDepthAnything(model.encoder)
+    token = state.get("pretrained.cls_token") if isinstance(state, dict) else None
+    encoder = ENCODERS.get(int(token.shape[-1])) if isinstance(token, torch.Tensor) else None
+    if encoder is None:
+        raise BadInput(
+            f"the {model.id} checkpoint is not a Video Depth Anything state dict",
+            where=str(path),
+            fix=f"Check that it is {model.filename} of {model.id}",
+        )
+    network = VideoDepthAnything(encoder)
     try:
         network.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise BadInput(
-            f"the checkpoint does not fit {model.id} ({model.encoder}): {first}",
+            f"the checkpoint does not fit {model.id} ({encoder}): {first}",
             where=str(path),
             fix=f"Check that it is {model.filename} of {model.id}",
         ) from exc

@@ -120,7 +120,7 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
             "values": model.values,
             "license": model.license,
             "notes": notes,
-        }
+        },
     )
 
 
