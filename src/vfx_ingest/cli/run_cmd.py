@@ -32,6 +32,8 @@ Examples:
 
   vfx-ingest run clip.mp4 --plate-format exr --max-size 1920
 
+  vfx-ingest run clip.mp4 --stages ingest,depth --preview   # depth/depth.1001.exr ...
+
   vfx-ingest run clip.mp4 --json | jq 'select(.type=="result")'
 
   vfx-ingest run clip.mp4 --stages depth --backend runpod-serverless --max-cost 2.50
