@@ -127,3 +127,17 @@ def test_an_unknown_or_unsynced_model_fails_before_any_work(
     assert "model vda-small is not downloaded" in missing.stderr
     assert "vfx-ingest models sync vda-small" in missing.stderr
     assert not shot.exists()
+
+
+def test_notes_are_never_thinned_from_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from vfx_ingest.cli.progress import JsonProgress
+    from vfx_ingest.job import ProgressEvent
+
+    display = JsonProgress(interval=60.0)
+    for done, message in [(1, ""), (2, ""), (2, "note: vda-large weights are CC-BY-NC-4.0")]:
+        display(ProgressEvent(stage="depth", done=done, total=10, message=message))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["done"], e["message"]) for e in lines] == [
+        (1, ""),
+        (2, "note: vda-large weights are CC-BY-NC-4.0"),
+    ]

@@ -132,3 +132,45 @@ def test_estimator_precision_and_compile_settings(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(torch, "compile", lambda fn: compiled_fns.append(fn) or fn)
     DepthEstimator(network, "cpu", InferenceOptions(compile=True))
     assert compiled_fns == [network.encode, network.decode]
+
+
+class FlatNetwork(torch.nn.Module):
+    """A stand-in with the network's encode/decode interface: each frame's depth is its
+    mean input value, everywhere. Cheap, for the estimator's control flow."""
+
+    def encode(self, frames: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        mean = frames.mean(dim=(1, 2, 3))
+        return [(mean[:, None, None], mean[:, None])]
+
+    def decode(self, features, grid: tuple[int, int], num_frames: int) -> torch.Tensor:
+        mean = features[0][1]
+        return mean[:, :, None, None].expand(-1, 1, grid[0] * 14, grid[1] * 14) + 3.0
+
+
+def test_out_of_memory_halves_the_batch_then_says_what_to_do(
+    clip40: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vfx_ingest.errors import StageFailed
+
+    calls: list[int] = []
+    decode = DepthEstimator._decode
+
+    def tight_memory(self, wanted, cache, grid):
+        calls.append(len(wanted))
+        if len(wanted) > 1 or fail_always:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return decode(self, wanted, cache, grid)
+
+    monkeypatch.setattr(DepthEstimator, "_decode", tight_memory)
+    fail_always = False
+    out: dict[int, np.ndarray] = {}
+    options = InferenceOptions(input_size=28, batch_windows=2)
+    stats = DepthEstimator(FlatNetwork(), "cpu", options).run(
+        ArraySource(clip40), lambda i, d: out.__setitem__(i, d)
+    )
+    assert calls == [2, 1, 1] and stats.batch_windows == 1 and len(out) == 40
+    fail_always = True
+    with pytest.raises(StageFailed, match=r"out of GPU memory.*smaller --depth-size"):
+        DepthEstimator(FlatNetwork(), "cpu", InferenceOptions(input_size=28)).run(
+            ArraySource(clip40), lambda i, d: None
+        )

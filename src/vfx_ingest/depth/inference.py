@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..errors import StageFailed
 from ..networks.dinov2 import PATCH_SIZE
 from ..networks.vda import VideoDepthAnything
 from .sizing import DEFAULT_INPUT_SIZE, network_size
@@ -212,9 +213,13 @@ class DepthEstimator:
                 self._encode(needed, upto, frames, cache, size, stats)
                 try:
                     depth = self._decode(wanted, cache, grid)
-                except torch.cuda.OutOfMemoryError:
+                except torch.cuda.OutOfMemoryError as exc:
                     if batch == 1:
-                        raise
+                        raise StageFailed(
+                            f"out of GPU memory on one {WINDOW}-frame window at "
+                            f"{size[1]}x{size[0]}",
+                            fix="Use a smaller --depth-size, or a GPU with more memory",
+                        ) from exc
                     batch = max(1, batch // 2)
                     torch.cuda.empty_cache()
                     continue
