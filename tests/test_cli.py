@@ -89,8 +89,10 @@ def test_piped_human_output_has_no_bars_and_stdout_is_the_shot(cli, clips, tmp_p
 def test_stages_listing_and_options(cli):
     table = cli("stages")
     assert table.exit_code == 0 and "ingest" in table.stdout and "plate" in table.stdout
-    (row,) = cli.json_lines(cli("stages", "--json").stdout)
-    assert row["stage"] == "ingest" and row["produces"] == ["plate"]
+    rows = {row["stage"]: row for row in cli.json_lines(cli("stages", "--json").stdout)}
+    assert rows["ingest"]["produces"] == ["plate"] and not rows["ingest"]["chunkable"]
+    assert rows["depth"]["needs"] == ["plate"] and rows["depth"]["chunkable"]
+    assert rows["depth"]["models"][0] == "vda-small"
     options = cli("stages", "ingest")
     assert "--max-size" in options.stdout and "1001" in options.stdout
     schema = json.loads(cli("stages", "ingest", "--json").stdout)
