@@ -196,7 +196,7 @@ def test_metric_model_writes_metres_and_is_not_rescaled(
     shot: Path, models: dict[str, Path]
 ) -> None:
     ctx = context(shot, "metric", models, frame_range=(NUMBERS[0], NUMBERS[33]))
-    params = PARAMS.model_copy(update={"model": "vda-metric-small", "preview": True})
+    params = DepthParams(model="vda-metric-small", input_size=28, preview=True)
     result = SPEC.run(ctx, params)
     assert result.stats["values"] == "metric_depth_m"
     assert result.stats["windows"] == 2 and result.stats["scales"] == [1.0, 1.0]
