@@ -6,7 +6,7 @@ What this adds to the windowed scheme of ``windows``:
   already saw, and the DINOv2 encoder works frame by frame, so their features are kept
   (only those a later window still needs) instead of recomputed: about 30 % less encoder
   work than running every window whole;
-- **bounded memory**: frames are read from disk in order, a few ahead, by a thread pool;
+- **bounded memory**: frames are read from disk in order, 16 ahead, by a thread pool;
   on the device live only the features still needed, the current windows and their
   outputs; final frames leave for the writer as soon as no later window changes them;
 - **device**: ``torch.inference_mode``; on CUDA fp16 autocast (bf16 on request) and
@@ -105,15 +105,16 @@ def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | 
 
 
 def prefetch(
-    load: Callable[[int], np.ndarray], indices: list[int], threads: int
+    load: Callable[[int], np.ndarray], indices: list[int], threads: int, ahead: int
 ) -> Iterator[np.ndarray]:
-    """``load(i)`` for each of ``indices``, in order, up to ``2 * threads`` read ahead."""
+    """``load(i)`` for each of ``indices``, in order, with up to ``ahead`` frames read (or
+    being read) beyond the one handed out."""
     pool = ThreadPoolExecutor(threads, thread_name_prefix="depth-read")
     queue: deque[Future[np.ndarray]] = deque()
     try:
         for index in indices:
             queue.append(pool.submit(load, index))
-            if len(queue) < 2 * threads:
+            if len(queue) <= ahead:
                 continue
             yield queue.popleft().result()
         while queue:
@@ -201,7 +202,8 @@ class DepthEstimator:
             torch.cuda.reset_peak_memory_stats(self.device)
             base_memory = torch.cuda.memory_allocated(self.device)
         threads = self.options.loader_threads or min(8, len(os.sched_getaffinity(0)))
-        frames = prefetch(source.load, needed, threads)
+        # A whole encoder batch ahead: the next batch is read while this one computes.
+        frames = prefetch(source.load, needed, threads, ahead=self.options.encode_batch)
         cache: dict[int, Features] = {}
         batch = self.options.batch_windows or 1
         window = 0
