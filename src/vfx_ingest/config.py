@@ -72,6 +72,47 @@ class S3Settings(BaseModel):
     secret_access_key: SecretStr | None = Field(None, description="Secret access key (secret).")
 
 
+# What Modal accepts as an app or volume name.
+MODAL_NAME = r"^[A-Za-z0-9._-]{1,63}$"
+
+
+class ModalSettings(BaseModel):
+    """Modal: the deployed app, its volumes and GPUs. The token is Modal's own
+    (``modal token new``, or MODAL_TOKEN_ID/MODAL_TOKEN_SECRET); we never read or store it."""
+
+    app_name: str = Field(
+        "vfx-ingest", pattern=MODAL_NAME, description="Name of the deployed Modal app."
+    )
+    environment: str | None = Field(None, description="Modal environment (default: yours).")
+    gpu: str | None = Field(
+        None, description="GPU for GPU stages, e.g. L40S or H100:2 (default: cheapest that fits)."
+    )
+    ephemeral: bool = Field(
+        False, description="Run in a temporary app (`app.run()`) instead of the deployed one."
+    )
+    models_volume: str = Field(
+        "vfx-models", pattern=MODAL_NAME, description="Volume holding model weights."
+    )
+    shots_volume: str = Field(
+        "vfx-shots", pattern=MODAL_NAME, description="Volume holding the shots' remote copies."
+    )
+    secrets: list[str] = Field(
+        default_factory=list, description="Modal secrets (by name) the workers get."
+    )
+    timeout_s: int = Field(3600, ge=10, le=86400, description="Longest one stage may run.")
+    scaledown_window_s: int = Field(
+        60, ge=2, le=1200, description="Seconds an idle worker stays up (and billed)."
+    )
+    cpu: float | None = Field(None, gt=0, description="CPU cores per worker (Modal's default).")
+    memory_mib: int | None = Field(None, gt=0, description="Memory per worker in MiB.")
+    apt_packages: list[str] = Field(
+        default_factory=list, description="Extra Debian packages for the worker image."
+    )
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="How often progress and results are polled."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a user can configure. Field descriptions feed ``config show``."""
 
@@ -107,6 +148,7 @@ class Settings(BaseSettings):
     )
     runpod: RunpodSettings = Field(default_factory=RunpodSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    modal: ModalSettings = Field(default_factory=ModalSettings)
 
     @field_validator("stages", mode="before")
     @classmethod

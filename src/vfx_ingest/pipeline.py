@@ -35,6 +35,8 @@ class RunRequest(BaseModel):
     backend: str | None = None
     device: Device | None = None
     force: bool = False
+    gpu: str | None = Field(None, description="GPU type for GPU stages on a remote backend.")
+    ephemeral: bool = Field(False, description="Modal: a temporary app, not the deployed one.")
 
 
 def shot_folder_for(clip: Path, settings: Settings) -> Path:
@@ -125,6 +127,28 @@ def run(
     on_event: EventFn,
     cancel: threading.Event | None = None,
 ) -> JobResult:
+    settings = backend_settings(request, settings)
+    # The backend checks its configuration before the plan prepares the shot folder.
+    backend = get_backend(request.backend or settings.backend, settings)
     job = plan(request, settings)
-    backend = get_backend(job.backend)
     return backend.run(job, on_event, cancel or threading.Event())
+
+
+def backend_settings(request: RunRequest, settings: Settings) -> Settings:
+    """Settings with this run's backend options (``--gpu``, ``--ephemeral``) applied."""
+    if request.gpu is None and not request.ephemeral:
+        return settings
+    name = request.backend or settings.backend
+    if name != "modal":
+        given = "--gpu" if request.gpu is not None else "--ephemeral"
+        raise BadInput(
+            f"{given} applies to the modal backend, and this run uses {name}",
+            fix="Add --backend modal, or leave the option out",
+        )
+    modal = settings.modal.model_copy(
+        update={
+            "gpu": request.gpu or settings.modal.gpu,
+            "ephemeral": request.ephemeral or settings.modal.ephemeral,
+        }
+    )
+    return settings.model_copy(update={"modal": modal})

@@ -61,11 +61,7 @@ def execute(
                     where=str(shot.root),
                     fix="Run the stages that produce it first (see `vfx-ingest stages`)",
                 )
-            models = {
-                ref.id: ref.digest or ""
-                for ref in job.models
-                if ref.id in spec.selected_models(params)
-            }
+            models = cache.model_digests(spec, params, job.models)
             key = cache.cache_key(spec, params, inputs, models)
             previous = manifest.stages.get(spec.name)
             if not job.force and cache.is_fresh(previous, key, shot.root):

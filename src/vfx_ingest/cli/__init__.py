@@ -38,6 +38,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Download, verify and lock model weights.",
         "Info",
     ),
+    "deploy": (
+        "vfx_ingest.cli.deploy_cmd",
+        "Deploy remote workers: the Modal app.",
+        "Remote",
+    ),
     "config": (
         "vfx_ingest.cli.config_cmd",
         "Show the configuration and where it comes from.",

@@ -33,6 +33,8 @@ Examples:
 
   vfx-ingest run clip.mp4 --json | jq 'select(.type=="result")'
 
+  vfx-ingest run clip.mp4 --backend modal --gpu L40S     # after `vfx-ingest deploy modal`
+
 On success stdout holds the shot folder's path (or, with --json, JSON lines only).
 Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.
 """
@@ -93,6 +95,18 @@ def run(
     force: Annotated[
         bool, typer.Option("--force", help="Rerun stages even when their cache matches.")
     ] = False,
+    gpu: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu", help="GPU type for GPU stages on a remote backend (modal: L4, H100:2...)."
+        ),
+    ] = None,
+    ephemeral: Annotated[
+        bool,
+        typer.Option(
+            "--ephemeral", help="modal: run in a temporary app (no deploy needed) and stop it."
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON lines on stdout: events, records, result.")
     ] = False,
@@ -115,7 +129,9 @@ def run(
             if value is not None:
                 stage, field, _ = _OPTIONS[name]
                 params.setdefault(stage, {})[field] = value
-        request = pipeline.RunRequest(clip=clip, shot=shot, params=params, force=force)
+        request = pipeline.RunRequest(
+            clip=clip, shot=shot, params=params, force=force, gpu=gpu, ephemeral=ephemeral
+        )
         display = JsonProgress() if as_json else HumanProgress(quiet=quiet)
         with display:
             result = pipeline.run(request, settings, display)
