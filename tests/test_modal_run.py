@@ -176,9 +176,11 @@ def test_a_gpu_stage_reads_the_uploaded_plate_and_the_synced_model(
         line = (shot / "tint" / plate.with_suffix(".txt").name).read_text()
         assert line == f"{sha(plate)} {weights}\n"
     record = ShotFolder(shot).load_manifest().stages["tint"]  # type: ignore[union-attr]
-    assert record.stats["modal"]["gpu"] == "L40S" and record.models == {
-        "vda-base": record.models["vda-base"]
-    }
+    assert record.stats["modal"]["gpu"] == "L40S" and record.stats["modal"]["gpu_seconds"] > 0
+    index = json.loads((deployed.root / "vfx-models" / ".vfx-ingest-sync.json").read_text())
+    assert record.models == {"vda-base": index["models"]["vda-base"]["digest"]}
+    # The clip stayed here: the tint stage does not read it.
+    assert not list((deployed.root / "vfx-shots").glob("shot-*/.source/*"))
 
 
 def test_a_model_missing_from_the_volume_stops_the_run_before_any_container(

@@ -47,6 +47,12 @@ def default_models_dir() -> Path:
     return user_cache_path(APP_NAME) / "models"
 
 
+def default_history_db() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME) / "history.sqlite"
+
+
 def find_project_file(start: Path | None = None) -> Path | None:
     """The nearest ``vfx-ingest.toml`` in ``start`` or its parents (like ruff and git do)."""
     here = (start or Path.cwd()).resolve()
@@ -70,6 +76,45 @@ class S3Settings(BaseModel):
     prefix: str = Field("vfx-ingest/", description="Key prefix for everything we store.")
     access_key_id: SecretStr | None = Field(None, description="Access key id (secret).")
     secret_access_key: SecretStr | None = Field(None, description="Secret access key (secret).")
+
+
+class CostSettings(BaseModel):
+    history_db: Path = Field(
+        default_factory=default_history_db,
+        description="SQLite record of your runs, which calibrates estimates.",
+    )
+    runpod_catalog_url: str = Field(
+        "https://api.runpod.io/v2/catalog/gpus",
+        description="RunPod's GPU catalog with prices, read by `cost --refresh`.",
+    )
+    runpod_serverless_offer: Literal["flex", "active"] = Field(
+        "flex", description="RunPod serverless workers to price: flex or active."
+    )
+    modal_cpu_cores: float = Field(
+        0.125,
+        gt=0,
+        description="CPU cores a Modal worker requests (Modal's default); "
+        "priced here and requested by the deployed app.",
+    )
+    modal_memory_gib: float = Field(
+        0.125,
+        gt=0,
+        description="Memory in GiB a Modal worker requests (Modal's default); "
+        "priced here and requested by the deployed app.",
+    )
+    modal_region: Literal["none", "broad", "narrow"] = Field(
+        "none", description="Modal region pinning, which multiplies its prices."
+    )
+    modal_nonpreemptible: bool = Field(
+        False,
+        description="Modal non-preemptible functions (3x CPU and memory); priced here "
+        "and requested by the deployed app.",
+    )
+    uplink_mbps: float = Field(100.0, gt=0, description="Your upload speed in Mbit/s.")
+    downlink_mbps: float = Field(100.0, gt=0, description="Your download speed in Mbit/s.")
+    stale_after_days: int = Field(
+        60, ge=1, description="Warn when the prices used are older than this."
+    )
 
 
 # What Modal accepts as an app or volume name.
@@ -103,8 +148,6 @@ class ModalSettings(BaseModel):
     scaledown_window_s: int = Field(
         60, ge=2, le=1200, description="Seconds an idle worker stays up (and billed)."
     )
-    cpu: float | None = Field(None, gt=0, description="CPU cores per worker (Modal's default).")
-    memory_mib: int | None = Field(None, gt=0, description="Memory per worker in MiB.")
     apt_packages: list[str] = Field(
         default_factory=list, description="Extra Debian packages for the worker image."
     )
@@ -148,6 +191,7 @@ class Settings(BaseSettings):
     )
     runpod: RunpodSettings = Field(default_factory=RunpodSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    cost: CostSettings = Field(default_factory=CostSettings)
     modal: ModalSettings = Field(default_factory=ModalSettings)
 
     @field_validator("stages", mode="before")

@@ -108,6 +108,7 @@ def build_app(spec: AppSpec, wheel: Path | None = None) -> BuiltApp:
             scaledown_window=spec.scaledown_window_s,
             cpu=spec.cpu,
             memory=spec.memory_mib,
+            nonpreemptible=spec.nonpreemptible,
         )
         classes[entry.name] = decorate(type(entry.name, (StageWorker,), namespace))
         globals()[entry.name] = classes[entry.name]

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ... import __version__
 from ...config import Settings
@@ -25,9 +26,12 @@ from ...stages import get_stage
 from ...worker import EventFn
 from . import billing, models_volume, seam
 from .client import ModalClient, Options, Workers
-from .gpus import parse_gpu
+from .gpus import gpu_for, parse_gpu
 from .shots import read_deployed_spec
 from .spec import AppSpec, app_spec
+
+if TYPE_CHECKING:
+    from ...cost.meter import CostMeter
 
 
 class ModalBackend:
@@ -50,8 +54,19 @@ class ModalBackend:
         if not modal.ephemeral:
             self.deployed = _deployed(self.shots, modal.app_name)
 
-    def run(self, job: Job, on_event: EventFn, cancel: threading.Event) -> JobResult:
+    def run(
+        self,
+        job: Job,
+        on_event: EventFn,
+        cancel: threading.Event,
+        meter: CostMeter | None = None,
+    ) -> JobResult:
+        """Run ``job``; ``meter`` gets each call's time at its worker's catalog rate (GPU,
+        CPU and memory) and stops the run at the user's cost limit."""
         modal = self.settings.modal
+        rate = _Rates(self.settings)
+        if meter is not None and meter.limit_usd is not None:
+            rate.check([self._gpu_of(request.name) for request in job.stages])
         with self._workers(job) as workers:
             client = ModalClient(
                 self.calls,
@@ -63,13 +78,26 @@ class ModalBackend:
                     create=False,
                     missing_fix=models_volume.sync_fix(ids),
                 ),
-                Options(environment=modal.environment, poll_s=modal.poll_interval_s),
+                Options(
+                    environment=modal.environment,
+                    poll_s=modal.poll_interval_s,
+                    meter=meter,
+                    rate=rate,
+                ),
             )
             try:
                 result = client.run(job, on_event, cancel)
             finally:
                 self._tag_costs(job)
         return self._settle_costs(job, result)
+
+    def _gpu_of(self, stage: str) -> str | None:
+        """The GPU a stage will run on (the deployed class's, or the settings')."""
+        if self.deployed is not None:
+            entry = self.deployed.class_for(stage)
+            return (self.settings.modal.gpu or entry.gpu) if entry.gpu else None
+        gpu = gpu_for(get_stage(stage).device, self.settings.modal.gpu)
+        return str(gpu) if gpu else None
 
     @contextmanager
     def _workers(self, job: Job) -> Iterator[Workers]:
@@ -129,3 +157,37 @@ def _deployed(shots: seam.VolumeCalls, app_name: str) -> AppSpec:
             fix=seam.DEPLOY_FIX,
         )
     return spec
+
+
+class _Rates:
+    """USD per second of a Modal worker, from the price catalog (``vfx_ingest.cost``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __call__(self, gpu: str | None) -> tuple[float, str]:
+        from ...cost.catalog import load_catalog
+        from ...cost.estimate import billed_rate
+
+        catalog = load_catalog()
+        if gpu is None:
+            # A CPU worker: its cores and memory, priced as billed_rate prices them.
+            cpu = catalog.resource_price("modal", "cpu")
+            return billed_rate(catalog, self.settings, cpu.model_copy(update={"usd": 0.0})), cpu.id
+        request = parse_gpu(gpu)
+        price = next(
+            (p for p in catalog.gpu_offers("modal") if p.backend_gpu == request.type.name), None
+        )
+        if price is None:
+            raise BadInput(
+                f"the price catalog has no price for Modal's {request.type.name}, so a cost "
+                "limit cannot be held",
+                fix="Pick a priced GPU with --gpu (see `vfx-ingest cost`), or drop --max-cost",
+            )
+        scaled = price.model_copy(update={"usd": price.usd * request.count})
+        return billed_rate(catalog, self.settings, scaled), price.id
+
+    def check(self, gpus: list[str | None]) -> None:
+        """Every worker of the run can be priced (before anything starts)."""
+        for gpu in gpus:
+            self(gpu)

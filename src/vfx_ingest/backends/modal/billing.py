@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...errors import VfxIngestError
-from ...manifest import Manifest, StageRecord
+from ...manifest import Manifest, PriceUsed, StageRecord
 from .seam import ModalCalls
 from .spec import TAG_RUN
 
@@ -87,6 +87,13 @@ def settle(calls: ModalCalls, manifest: Manifest, now: datetime | None = None) -
         for record, weight in zip(records, weights, strict=True):
             record.cost_usd = round(total * weight / sum(weights), 6)
             record.stats["modal"]["billing"]["cost_usd"] = round(total, 6)
+            seconds = float(record.stats["modal"].get("call_s") or 0.0)
+            record.price = PriceUsed(
+                id=tag,
+                usd_per_second=record.cost_usd / seconds if seconds else 0.0,
+                billed_s=seconds,
+                origin="billed:modal",
+            )
         changed = True
     return changed
 

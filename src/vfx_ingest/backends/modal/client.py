@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter
 
@@ -65,10 +65,21 @@ class Workers:
         return entry, None if wanted == entry.gpu else wanted
 
 
+class Meter(Protocol):
+    """What a backend feeds the run's cost meter (``vfx_ingest.cost.meter.CostMeter``)."""
+
+    def set_rate(self, usd_per_second: float, price_id: str | None = None) -> None: ...
+
+    def tick(self, seconds: float) -> None: ...
+
+
 @dataclass
 class Options:
     environment: str | None
     poll_s: float = 0.5
+    meter: Meter | None = None
+    # USD per second and price id of a worker with this GPU (None: CPU only).
+    rate: Callable[[str | None], tuple[float, str]] | None = None
 
 
 class ModalClient:
@@ -189,6 +200,7 @@ class _Stage:
             backend="modal",
         )
         options = self.client.options
+        gpu = self.gpu or self.entry.gpu
         with self.client.calls.event_queue(options.environment) as events:
             call = self.client.calls.spawn(
                 self.client.workers.cls(self.entry.name),
@@ -198,7 +210,7 @@ class _Stage:
             )
             spawned = time.monotonic()
             try:
-                answer, final = self._follow(call, events, on_event, cancel)
+                answer, final = self._follow(call, events, on_event, cancel, _Ticker(options, gpu))
                 return self._finish(answer, final, call, time.monotonic() - spawned, on_event)
             except BaseException as exc:
                 call.cancel()
@@ -206,19 +218,26 @@ class _Stage:
                 raise
 
     def _follow(
-        self, call: CallHandle, events: EventQueue, on_event: EventFn, cancel: threading.Event
+        self,
+        call: CallHandle,
+        events: EventQueue,
+        on_event: EventFn,
+        cancel: threading.Event,
+        ticker: _Ticker,
     ) -> tuple[dict[str, Any], StageEvent | None]:
         """Relay the worker's events until the call answers; its last stage event (done,
         cached or failed) is held back until the outputs are here."""
         final: StageEvent | None = None
         poll = self.client.options.poll_s
         while True:
+            ticker.tick()  # a cost limit sets ``cancel``
             if cancel.is_set():
                 raise Cancelled(f"{self.spec.name} was cancelled")
             for item in events.get_many(100, poll):
                 final = self._relay(item, on_event) or final
             answer = call.result(timeout=0)
             if answer is not None:
+                ticker.tick()
                 # The worker flushed its last events before answering.
                 while items := events.get_many(100, 0.05):
                     for item in items:
@@ -295,6 +314,7 @@ class _Stage:
             "class": self.entry.name,
             "gpu": gpu,
             "function_call": call.object_id,
+            "shot": self.remote.key,
             "seconds": seconds,
             "gpu_seconds": round(seconds * count, 3),
             "call_s": round(call_s, 3),
@@ -316,3 +336,20 @@ class _Stage:
         record.finished_at = utcnow()
         self.shot.save_manifest(self.manifest)
         on_event(StageEvent(stage=self.spec.name, status="failed", record=record))
+
+
+class _Ticker:
+    """Feeds the cost meter the call's time since it was spawned, at its worker's rate: a
+    bound above what Modal bills (which starts when the container does)."""
+
+    def __init__(self, options: Options, gpu: str | None) -> None:
+        self.meter = options.meter
+        self.last = time.monotonic()
+        if self.meter is not None and options.rate is not None:
+            self.meter.set_rate(*options.rate(gpu))
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.meter is not None:
+            self.meter.tick(now - self.last)
+        self.last = now

@@ -214,7 +214,7 @@ class LiveCall:
             raise StageFailed(f"Modal call {self.object_id} ended without a result") from exc
         except mx.TimeoutError:
             return None
-        except mx.Error as exc:
+        except Exception as exc:  # the worker's own exception, or Modal's, re-raised here
             raise StageFailed(f"the Modal worker failed ({type(exc).__name__}: {exc})") from exc
 
     def cancel(self) -> None:

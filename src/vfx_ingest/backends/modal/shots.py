@@ -101,11 +101,11 @@ class RemoteShot:
 
     def prepare(self, spec: StageSpec, local: Manifest) -> SourceFile | None:
         """Send what ``spec`` reads and the copy lacks; write the copy's manifest. Returns
-        the source as the worker sees it (None when the shot has none)."""
+        the clip as the worker sees it (None when the stage does not read it)."""
         remote = self.read_manifest() or Manifest(tool_version=__version__)
         uploads: list[tuple[Path | bytes, str]] = []
         source = None
-        if local.source is not None:
+        if local.source is not None and SOURCE in spec.needs:
             source, clip = self._source(local.source)
             if clip is not None:
                 uploads.append(clip)

@@ -70,8 +70,9 @@ class AppSpec(BaseModel):
     secrets: list[str] = Field(default_factory=list)
     timeout_s: int
     scaledown_window_s: int
-    cpu: float | None = None
-    memory_mib: int | None = None
+    cpu: float = Field(description="Cores each worker requests (what cost.* prices).")
+    memory_mib: int
+    nonpreemptible: bool = False
 
     @property
     def worker_env(self) -> dict[str, str]:
@@ -147,6 +148,8 @@ def app_spec(
         secrets=list(modal.secrets),
         timeout_s=modal.timeout_s,
         scaledown_window_s=modal.scaledown_window_s,
-        cpu=modal.cpu,
-        memory_mib=modal.memory_mib,
+        # The resources the price catalog prices Modal workers with (cost.modal_*).
+        cpu=settings.cost.modal_cpu_cores,
+        memory_mib=max(1, round(settings.cost.modal_memory_gib * 1024)),
+        nonpreemptible=settings.cost.modal_nonpreemptible,
     )
