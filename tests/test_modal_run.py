@@ -22,6 +22,7 @@ from vfx_ingest.backends.modal import billing, seam
 from vfx_ingest.backends.modal import spec as modal_spec
 from vfx_ingest.backends.modal.shots import app_spec_path
 from vfx_ingest.config import load_settings
+from vfx_ingest.errors import BadInput
 from vfx_ingest.job import ProgressEvent, StageEvent
 from vfx_ingest.shot import ShotFolder
 from vfx_ingest.stages import REGISTRY
@@ -363,3 +364,38 @@ def test_stage_events_wait_for_the_download(deployed, cli, clips, tmp_path):
     request = pipeline.RunRequest(clip=clips(frames=6), shot=shot)
     result = pipeline.run(request, load_settings(backend="modal"), on_event)
     assert result.status == "ok" and seen == [("done", 6)]
+
+
+def test_the_cost_meter_gets_the_worker_rate_and_stops_the_call_at_the_limit(
+    deployed, tint, cli, clips, tmp_path
+):
+    from vfx_ingest.backends.modal.backend import ModalBackend
+    from vfx_ingest.cost.meter import CostMeter
+
+    clip, shot = clips(frames=24), tmp_path / "shot"
+    assert cli("run", clip, "--shot", shot).exit_code == 0
+    assert cli("models", "sync", "vda-base", "--to", "modal").exit_code == 0
+    assert cli("deploy", "modal").exit_code == 0
+    settings = load_settings(backend="modal")
+    request = pipeline.RunRequest(
+        clip=clip, shot=shot, stages=["tint"], params={"tint": {"pause": 0.2}}
+    )
+    job = pipeline.plan(request, settings)
+    cancel = threading.Event()
+    meter = CostMeter(limit_usd=0.0002, cancel=cancel)  # about a second of an L4 worker
+    with pytest.raises(Cancelled):
+        ModalBackend(settings).run(job, lambda event: None, cancel, meter=meter)
+    assert meter.exceeded and meter.price_id == "modal/gpu/L4"
+    # The L4's price plus the worker's CPU and memory (catalog: $0.000222/s for the GPU).
+    assert 0.000222 < meter.usd_per_second < 0.0003
+    assert 0.5 < meter.billed_s < 10
+    (call,) = deployed.calls
+    assert call.cancelled and call.process.poll() is not None
+
+    # A GPU the catalog has no price for cannot be held to a limit: refused before any call.
+    h200 = load_settings(backend="modal", modal={"gpu": "H200"})
+    with pytest.raises(BadInput, match="no price for Modal's H200"):
+        ModalBackend(h200).run(
+            job, lambda event: None, threading.Event(), meter=CostMeter(1.0, threading.Event())
+        )
+    assert len(deployed.calls) == 1

@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from ..config import SettingRow
 from ..manifest import Manifest, StageRecord
@@ -272,20 +274,22 @@ def checks_table(checks: Iterable[ModelCheck]) -> Table:
     return table
 
 
-def modal_deploy_table(report: DeployReport) -> Table:
-    table = Table(
-        title=f"Modal app {report.app} ({report.app_id}), vfx-ingest {report.version}",
-        title_justify="left",
-        caption=f"volumes: {report.models_volume} (models), {report.shots_volume} (shots); "
-        f"timeout {report.timeout_s} s, idle workers stop after {report.scaledown_window_s} s",
-        caption_justify="left",
-    )
+def modal_deploy_table(report: DeployReport) -> Group:
+    """The deployed app: a heading line, its functions, and its volumes and limits."""
+    table = Table()
     for column in ("function", "GPU", "stages"):
         table.add_column(column)
     for entry in report.classes:
         for function in entry.functions:
             table.add_row(function, entry.gpu or "CPU", ", ".join(entry.stages))
-    return table
+    return Group(
+        Text(f"Modal app {report.app} ({report.app_id}) deployed, vfx-ingest {report.version}"),
+        table,
+        Text(
+            f"volumes: {report.models_volume} (models), {report.shots_volume} (shots); "
+            f"timeout {report.timeout_s} s; idle workers stop after {report.scaledown_window_s} s"
+        ),
+    )
 
 
 def modal_sync_table(reports: Iterable[SyncReport]) -> Table:

@@ -1,8 +1,11 @@
-"""Modal's GPU names, checked here because Modal itself does not check them.
+"""Modal's GPU names, checked here because Modal itself does not check them, and the
+GPU each stage gets.
 
 The Modal SDK upper-cases whatever string it is given and sends it on; a typo only fails
-when a container is scheduled. So every GPU name (the stage default, ``modal.gpu``,
-``--gpu``) is checked against the documented list below before anything is sent.
+when a container is scheduled. So every GPU name (``modal.gpu``, ``--gpu``) is checked
+against the documented list below before anything is sent. A stage that uses a GPU gets,
+unless told otherwise, the cheapest Modal GPU in the price catalog that has the memory the
+stage declares (prices are data, in ``vfx_ingest.cost``; they are not restated here).
 
 Source: modal.com/docs/guide/gpu ("Specifying GPU type", "Specifying GPU count"). ``A10G``
 is the earlier name of ``A10``; ``A100`` is the 40 GB model; ``H100!`` pins an H100 where
@@ -25,7 +28,7 @@ class GpuType:
     aliases: tuple[str, ...] = ()
 
 
-# In ascending order of Modal's list price: the first that fits a stage is its default.
+# Modal's documented types, with the memory of one GPU in GB.
 GPU_TYPES: tuple[GpuType, ...] = (
     GpuType("T4", 16),
     GpuType("L4", 24),
@@ -101,10 +104,25 @@ def gpu_for(needs: DeviceNeeds, override: str | None = None) -> GpuRequest | Non
                 fix="Pick a larger GPU, or leave --gpu out to get the cheapest that fits",
             )
         return request
-    for gpu in GPU_TYPES:
-        if gpu.memory_gb >= needs.min_vram_gb:
-            return GpuRequest(gpu.name, gpu)
-    raise BadInput(f"no single Modal GPU has {needs.min_vram_gb:g} GB", fix="Use --gpu TYPE:N")
+    return cheapest_fit(needs.min_vram_gb)
+
+
+def cheapest_fit(min_memory_gb: float) -> GpuRequest:
+    """The cheapest Modal GPU in the price catalog with at least this much memory."""
+    from ...cost.catalog import load_catalog
+
+    fits = []
+    for price in load_catalog().gpu_offers("modal"):
+        gpu = _BY_NAME.get((price.backend_gpu or "").upper())
+        if gpu is not None and gpu.memory_gb >= min_memory_gb:
+            fits.append((price.usd_per_second, gpu.name, gpu))
+    if not fits:
+        raise BadInput(
+            f"no priced Modal GPU has {min_memory_gb:g} GB",
+            fix="Name one with --gpu TYPE:N (or modal.gpu)",
+        )
+    _, name, gpu = min(fits)
+    return GpuRequest(name, gpu)
 
 
 def class_name(gpu: GpuRequest | None) -> str:
