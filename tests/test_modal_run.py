@@ -81,8 +81,12 @@ def tint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return hub
 
 
-def shots_volume(fake: FakeModal) -> FakeVolume:
-    return FakeVolume(fake.root / "vfx-shots", "vfx-shots")
+def ready_for_tint(cli, clip: Path, shot: Path) -> tuple[Path, Path]:
+    """A plate made here, vda-base in the models volume, the app deployed with tint."""
+    assert cli("run", clip, "--shot", shot).exit_code == 0
+    assert cli("models", "sync", "vda-base", "--to", "modal").exit_code == 0
+    assert cli("deploy", "modal").exit_code == 0
+    return clip, shot
 
 
 def test_deploy_builds_the_app_and_reports_its_functions(fake, cli):
@@ -232,11 +236,7 @@ def test_an_unknown_gpu_is_refused_before_modal_is_called(fake, cli, clips, tmp_
 
 
 def test_ctrl_c_cancels_the_call_and_the_next_run_completes(deployed, tint, cli, clips, tmp_path):
-    clip = clips(frames=24)
-    shot = tmp_path / "shot"
-    assert cli("run", clip, "--shot", shot).exit_code == 0
-    assert cli("models", "sync", "vda-base", "--to", "modal").exit_code == 0
-    assert cli("deploy", "modal").exit_code == 0
+    clip, shot = ready_for_tint(cli, clips(frames=24), tmp_path / "shot")
     settings = load_settings(backend="modal")
     request = pipeline.RunRequest(
         clip=clip, shot=shot, stages=["tint"], params={"tint": {"pause": 0.2}}
@@ -268,11 +268,7 @@ def test_ctrl_c_cancels_the_call_and_the_next_run_completes(deployed, tint, cli,
 
 
 def test_a_cancel_request_stops_the_call(deployed, tint, cli, clips, tmp_path):
-    clip = clips(frames=24)
-    shot = tmp_path / "shot"
-    assert cli("run", clip, "--shot", shot).exit_code == 0
-    assert cli("models", "sync", "vda-base", "--to", "modal").exit_code == 0
-    assert cli("deploy", "modal").exit_code == 0
+    clip, shot = ready_for_tint(cli, clips(frames=24), tmp_path / "shot")
     cancel = threading.Event()
 
     def stop_at_first_progress(event) -> None:
@@ -372,10 +368,7 @@ def test_the_cost_meter_gets_the_worker_rate_and_stops_the_call_at_the_limit(
     from vfx_ingest.backends.modal.backend import ModalBackend
     from vfx_ingest.cost.meter import CostMeter
 
-    clip, shot = clips(frames=24), tmp_path / "shot"
-    assert cli("run", clip, "--shot", shot).exit_code == 0
-    assert cli("models", "sync", "vda-base", "--to", "modal").exit_code == 0
-    assert cli("deploy", "modal").exit_code == 0
+    clip, shot = ready_for_tint(cli, clips(frames=24), tmp_path / "shot")
     settings = load_settings(backend="modal")
     request = pipeline.RunRequest(
         clip=clip, shot=shot, stages=["tint"], params={"tint": {"pause": 0.2}}

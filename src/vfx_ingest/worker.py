@@ -54,15 +54,7 @@ def execute(
         for request in job.stages:
             spec = get_stage(request.name)
             params = _params(spec, request.params)
-            inputs = cache.input_digests(spec, manifest)
-            if inputs is None:
-                raise BadInput(
-                    f"{spec.name} needs {', '.join(spec.needs)}, which the shot does not have",
-                    where=str(shot.root),
-                    fix="Run the stages that produce it first (see `vfx-ingest stages`)",
-                )
-            models = cache.model_digests(spec, params, job.models)
-            key = cache.cache_key(spec, params, inputs, models)
+            inputs, models, key = cache.stage_key(spec, params, manifest, job.models, shot.root)
             previous = manifest.stages.get(spec.name)
             if not job.force and cache.is_fresh(previous, key, shot.root):
                 assert previous is not None

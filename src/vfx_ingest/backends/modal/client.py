@@ -149,15 +149,7 @@ def _decide(
     """The stage, its params and its cache key as the shot stands (the worker's own)."""
     spec = get_stage(request.name)
     params = spec.params.model_validate(request.params)
-    inputs = cache.input_digests(spec, manifest)
-    if inputs is None:
-        raise BadInput(
-            f"{spec.name} needs {', '.join(spec.needs)}, which the shot does not have",
-            where=str(shot.root),
-            fix="Run the stages that produce it first (see `vfx-ingest stages`)",
-        )
-    models = cache.model_digests(spec, params, job.models)
-    return spec, params, cache.cache_key(spec, params, inputs, models)
+    return spec, params, cache.stage_key(spec, params, manifest, job.models, shot.root).key
 
 
 class _Stage:
