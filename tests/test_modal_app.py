@@ -264,3 +264,35 @@ def test_a_model_missing_from_the_volume_is_one_line_from_the_worker(
     answer = worker.run_job.local("{}", io.StringIO(), __version__)
     assert answer["error"]["exit_code"] == 2
     assert "vda-base" in answer["error"]["line"] and "not downloaded" in answer["error"]["line"]
+
+
+@pytest.mark.parametrize("obeys", [True, False])
+def test_a_cancelled_input_stops_its_stage_or_ends_the_container(obeys):
+    """Modal cancels an input by raising in the thread running it (a signal handler); the
+    stage gets the cancel at its next check, and one that does not stop ends the process."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from vfx_ingest.backends.modal.container import run_cancellable
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    stopped, released, stuck = threading.Event(), threading.Event(), []
+
+    def stage(cancel: threading.Event) -> None:
+        while not (obeys and cancel.is_set()) and not released.is_set():
+            time.sleep(0.02)
+        stopped.set()
+
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_cancellable(stage, grace_s=0.5, stuck=lambda: stuck.append(True))
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert stopped.is_set() == obeys and stuck == ([] if obeys else [True])
+    released.set()  # the stage that ignored the cancel (its process would be gone)

@@ -43,7 +43,10 @@ class StageWorker:
     @modal.method()
     def run_job(self, job_json: str, events: EventSink | None, client_version: str) -> dict:
         """Run one job (JSON of ``vfx_ingest.job.Job``); progress goes into ``events``."""
-        return self.container.run(job_json, events, client_version, self._reload, self._commit)
+        stuck = None if modal.is_local() else _exit_container
+        return self.container.run(
+            job_json, events, client_version, self._reload, self._commit, stuck
+        )
 
     def _reload(self) -> None:
         if not modal.is_local():
@@ -52,6 +55,12 @@ class StageWorker:
     def _commit(self) -> None:
         if not modal.is_local():
             self.shots_volume.commit()
+
+
+def _exit_container() -> None:
+    # The input was cancelled and its stage does not stop: end the container rather than
+    # leave the stage running (and its GPU billed) unseen.
+    os._exit(1)
 
 
 def build_image(spec: AppSpec, wheel: Path | None) -> modal.Image:

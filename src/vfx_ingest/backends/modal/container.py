@@ -17,13 +17,15 @@ from typing import Any, Protocol
 
 from ... import __version__
 from ...errors import BadInput, VfxIngestError
-from ...job import Event, Job, ModelRef, ProgressEvent
+from ...job import Event, Job, ModelRef, ProgressEvent, StageEvent
 from ...worker import execute
 
 log = logging.getLogger(__name__)
 
 # How often buffered events go to the client's queue: one call per flush, not per frame.
 FLUSH_S = 0.5
+# How long a cancelled stage has to stop at its next progress report.
+GRACE_S = 30.0
 
 
 class EventSink(Protocol):
@@ -56,7 +58,10 @@ class EventPump:
         self.flush()
 
     def __call__(self, event: Event) -> None:
-        data = event.model_dump(mode="json")
+        # A record's outputs can list thousands of files, past a queue item's size limit;
+        # the client takes the outputs from the call's result, never from an event.
+        exclude = {"record": {"outputs"}} if isinstance(event, StageEvent) else None
+        data = event.model_dump(mode="json", exclude=exclude)
         with self._lock:
             last = self._pending[-1] if self._pending else None
             progress = isinstance(event, ProgressEvent)
@@ -79,11 +84,18 @@ class EventPump:
             self.flush()
 
 
-def run_cancellable(work: Callable[[threading.Event], Any], poll_s: float = 0.2) -> Any:
+def run_cancellable(
+    work: Callable[[threading.Event], Any],
+    poll_s: float = 0.2,
+    grace_s: float = GRACE_S,
+    stuck: Callable[[], None] | None = None,
+) -> Any:
     """Run ``work(cancel)`` in a thread; wait here in short steps so that Modal's
     cancellation (an exception raised in this thread when the client cancels the call)
     arrives, sets ``cancel``, and lets the stage stop at its next progress report, record
-    itself as interrupted, and keep its staging for the next run."""
+    itself as interrupted, and keep its staging for the next run. A stage that does not
+    stop within ``grace_s`` is ``stuck()`` (in a container: the process exits, so nothing
+    keeps a GPU busy after a cancel)."""
     cancel = threading.Event()
     finished = threading.Event()
     outcome: dict[str, Any] = {}
@@ -98,14 +110,15 @@ def run_cancellable(work: Callable[[threading.Event], Any], poll_s: float = 0.2)
 
     # Waits on an Event, not Thread.join: on Python 3.11 a join interrupted by an exception
     # marks a still running thread as stopped, and the process would not wait for it.
-    threading.Thread(target=target, name="job").start()
+    threading.Thread(target=target, name="job", daemon=True).start()
     try:
         while not finished.wait(poll_s):
             pass
     except BaseException:
         cancel.set()
-        while not finished.wait(poll_s):
-            pass
+        if not finished.wait(grace_s) and stuck is not None:
+            log.error("the stage did not stop within %.0f s of the cancel", grace_s)
+            stuck()
         raise
     if "error" in outcome:
         raise outcome["error"]
@@ -136,8 +149,10 @@ class Container:
         client_version: str,
         reload: Callable[[], None],
         commit: Callable[[], None],
+        stuck: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
-        """Execute one job; the answer is plain JSON data (the result, or an error line)."""
+        """Execute one job; the answer is plain JSON data (the result, or an error line).
+        ``stuck`` ends the container when a cancelled stage does not stop."""
         started = time.monotonic()
         cold_start_s = self.enter_s if self.jobs == 0 else 0.0
         self.jobs += 1
@@ -146,7 +161,7 @@ class Container:
             reload()  # see what the client uploaded since this container started
             try:
                 with EventPump(events) as pump:
-                    result = run_cancellable(lambda cancel: execute(job, pump, cancel))
+                    result = run_cancellable(lambda cancel: execute(job, pump, cancel), stuck=stuck)
             finally:
                 commit()  # the outputs, the manifest, and the staging a rerun resumes
         except VfxIngestError as exc:
