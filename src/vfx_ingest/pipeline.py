@@ -111,6 +111,7 @@ def run(
     on_event: EventFn,
     cancel: threading.Event | None = None,
 ) -> JobResult:
+    # The backend checks its configuration before the plan prepares the shot folder.
+    backend = get_backend(request.backend or settings.backend, settings)
     job = plan(request, settings)
-    backend = get_backend(job.backend)
     return backend.run(job, on_event, cancel or threading.Event())
