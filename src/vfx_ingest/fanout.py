@@ -67,9 +67,7 @@ def run_chunked(
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        ran = run_chunk(
-            ranges[index], partial, lambda d, t: report(index, d, t), stop
-        )
+        ran = run_chunk(ranges[index], partial, lambda d, t: report(index, d, t), stop)
         done = {"frames": f"{ranges[index][0]}-{ranges[index][1]}", "device": ran.device}
         done["stats"] = ran.result.stats
         (partial / COMPLETE).write_text(json.dumps(done))

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from .digest import FileDigest
+from .errors import BadInput
 from .manifest import FrameMap, SourceFile, StageRecord
 from .paths import check_relpath
 
@@ -31,7 +32,15 @@ JOB_SCHEMA = 2
 
 Device = Literal["auto", "cpu", "cuda"]
 
-RelPath = Annotated[str, AfterValidator(check_relpath)]
+
+def _relpath(text: str) -> str:
+    try:
+        return check_relpath(text)
+    except BadInput as exc:  # pydantic reports ValueErrors as validation errors
+        raise ValueError(exc.what) from None
+
+
+RelPath = Annotated[str, AfterValidator(_relpath)]
 
 
 def object_key(prefix: str, sha256: str) -> str:

@@ -86,7 +86,9 @@ class Store:
             )
         redact.install()
         key_id = settings.access_key_id.get_secret_value() if settings.access_key_id else None
-        secret = settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
+        secret = (
+            settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
+        )
         redact.register_secret(secret)
         self.settings = settings
         self.bucket = settings.bucket
@@ -101,6 +103,7 @@ class Store:
                 signature_version="s3v4",
                 retries={"max_attempts": 10, "mode": "standard"},
                 connect_timeout=10,
+                max_pool_connections=32,  # upload threads x multipart parts
                 read_timeout=300,
                 # Path-style URLs work on every S3-compatible server (MinIO, RunPod, moto).
                 s3={"addressing_style": "path" if settings.endpoint_url else "auto"},
@@ -187,9 +190,7 @@ class Store:
             except ClientError as exc:
                 raise self._error(exc, f"cannot download {dest.name}") from exc
             except BotoCoreError as exc:
-                raise StageFailed(
-                    f"cannot download {dest.name}: {redact.text(str(exc))}"
-                ) from exc
+                raise StageFailed(f"cannot download {dest.name}: {redact.text(str(exc))}") from exc
             got = sha256_file(tmp)
             if got != sha256 or tmp.stat().st_size != size:
                 raise StageFailed(

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
+from rich.filesize import decimal
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -42,14 +42,14 @@ class HumanProgress:
         self.progress = Progress(
             TextColumn("[bold]{task.description:<8}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("frames"),
+            TextColumn("{task.fields[amount]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=err,
             disable=not self.live,
         )
         self.tasks: dict[str, TaskID] = {}
+        self.transfers: dict[tuple[str, str], TaskID] = {}
 
     def __enter__(self) -> HumanProgress:
         self.progress.__enter__()
@@ -65,15 +65,33 @@ class HumanProgress:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ProgressEvent):
+            if event.unit == "bytes":
+                self._transfer(event)
+                return
             task = self.tasks.get(event.stage)
             if task is not None:
-                self.progress.update(task, completed=event.done, total=event.total or None)
+                amount = f"{event.done}/{event.total} frames"
+                self.progress.update(
+                    task, completed=event.done, total=event.total or None, amount=amount
+                )
             return
         self._stage(event)
 
+    def _transfer(self, event: ProgressEvent) -> None:
+        """Uploads and downloads of remote runs: one bar each, in bytes."""
+        key = (event.stage, event.message)
+        amount = f"{decimal(event.done)}/{decimal(event.total)}"
+        task = self.transfers.get(key)
+        if task is None:
+            task = self.progress.add_task(f"{event.stage} {event.message}", amount=amount)
+            self.transfers[key] = task
+        self.progress.update(task, completed=event.done, total=event.total or None, amount=amount)
+        if event.total and event.done >= event.total:
+            self.progress.remove_task(self.transfers.pop(key))
+
     def _stage(self, event: StageEvent) -> None:
         if event.status == "started":
-            self.tasks[event.stage] = self.progress.add_task(event.stage, total=None)
+            self.tasks[event.stage] = self.progress.add_task(event.stage, total=None, amount="")
             return
         task = self.tasks.pop(event.stage, None)
         if task is not None:

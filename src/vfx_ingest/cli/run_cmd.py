@@ -33,6 +33,8 @@ Examples:
 
   vfx-ingest run clip.mp4 --json | jq 'select(.type=="result")'
 
+  vfx-ingest run clip.mp4 --backend runpod-serverless --max-workers 8
+
 On success stdout holds the shot folder's path (or, with --json, JSON lines only).
 Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.
 """
@@ -90,6 +92,12 @@ def run(
         Literal["auto", "cpu", "cuda"] | None,
         typer.Option("--device", help="Local device for GPU-capable stages."),
     ] = None,
+    max_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--max-workers", min=1, help="Remote jobs at once when a stage fans out over chunks."
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Rerun stages even when their cache matches.")
     ] = False,
@@ -109,7 +117,9 @@ def run(
         from ..errors import StageFailed
         from .progress import HumanProgress, JsonProgress
 
-        settings = load_settings(stages=stages, backend=backend, device=device)
+        settings = load_settings(
+            stages=stages, backend=backend, device=device, max_workers=max_workers
+        )
         params: dict[str, dict[str, Any]] = {}
         for name, value in given.items():
             if value is not None:

@@ -160,7 +160,9 @@ class RemoteRunner:
         remote_job = Job(
             job_id=job_id,
             source=source,
-            stages=[StageRequest(name=spec.name, params=params.model_dump(mode="json"), frames=frames)],
+            stages=[
+                StageRequest(name=spec.name, params=params.model_dump(mode="json"), frames=frames)
+            ],
             models=self.job.models,
             device=self.job.device,
             backend=self.job.backend,
@@ -175,7 +177,9 @@ class RemoteRunner:
         try:
             result = JobResult.model_validate(state.output)
         except ValidationError as exc:
-            raise StageFailed(f"the worker's answer is not a job result: {exc.errors()[0]['msg']}") from exc
+            raise StageFailed(
+                f"the worker's answer is not a job result: {exc.errors()[0]['msg']}"
+            ) from exc
         if result.status != "ok":
             raise StageFailed(f"{spec.name} failed on the worker: {result.error}")
         if frames is None:
@@ -335,7 +339,9 @@ class RemoteRunner:
             with lock:
                 done[0] += count
                 self.emit(
-                    ProgressEvent(stage=stage, done=done[0], total=total, message=what, unit="bytes")
+                    ProgressEvent(
+                        stage=stage, done=done[0], total=total, message=what, unit="bytes"
+                    )
                 )
 
         return on_bytes

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from .. import atomic, redact
+from .. import atomic, retry
 from ..errors import BadInput, StageFailed
 from ..job import (
     Job,
@@ -56,7 +56,7 @@ class Objects(Protocol):
     ) -> None: ...
 
 
-def execute_remote(job: Job, emit, cancel: threading.Event) -> JobResult:  # noqa: ANN001
+def execute_remote(job: Job, emit, cancel: threading.Event) -> JobResult:
     """Run a job whose inputs and outputs are objects, on a scratch shot."""
     from ..worker import execute
 
@@ -257,7 +257,7 @@ class UrlObjects:
         )
 
 
-def _check(response, what: str) -> None:  # noqa: ANN001
+def _check(response, what: str) -> None:
     if response.status_code >= 400:
         raise _HttpError(f"cannot {what}: HTTP {response.status_code}", response.status_code)
 
@@ -268,30 +268,16 @@ class _HttpError(StageFailed):
         self.status = status
 
 
-def _attempts(tries: int = 5) -> Iterator[contextlib.AbstractContextManager]:
-    """tenacity attempts: network errors and 5xx/429 answers are retried with backoff."""
+def _attempts() -> Iterator[contextlib.AbstractContextManager]:
+    """Network errors and 5xx/429 answers are retried with backoff."""
     import httpx
-    from tenacity import (
-        Retrying,
-        retry_if_exception,
-        stop_after_attempt,
-        wait_exponential_jitter,
-    )
 
     def transient(exc: BaseException) -> bool:
         if isinstance(exc, _HttpError):
             return exc.status == 429 or exc.status >= 500
         return isinstance(exc, httpx.TransportError)
 
-    yield from Retrying(
-        retry=retry_if_exception(transient),
-        wait=wait_exponential_jitter(initial=0.5, max=8),
-        stop=stop_after_attempt(tries),
-        reraise=True,
-        before_sleep=lambda state: log.info(
-            "retrying after %s", redact.text(str(state.outcome.exception()))
-        ),
-    )
+    yield from retry.attempts(transient)
 
 
 def source_relpath(name: str) -> str:

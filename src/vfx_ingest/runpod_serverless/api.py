@@ -20,7 +20,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import redact
+from .. import redact, retry
 from ..errors import BadInput, StageFailed
 from ..remote.client import RemoteState
 
@@ -72,12 +72,6 @@ class _Http:
         missing_ok: bool = False,
     ) -> Any:
         import httpx
-        from tenacity import (
-            Retrying,
-            retry_if_exception,
-            stop_after_attempt,
-            wait_exponential_jitter,
-        )
 
         url = f"{self.base_url}/{path.lstrip('/')}"
 
@@ -89,12 +83,7 @@ class _Http:
             return idempotent and isinstance(exc, httpx.TransportError)
 
         try:
-            for attempt in Retrying(
-                retry=retry_if_exception(transient),
-                wait=wait_exponential_jitter(initial=0.5, max=8),
-                stop=stop_after_attempt(self.attempts),
-                reraise=True,
-            ):
+            for attempt in retry.attempts(transient, self.attempts):
                 with attempt:
                     response = self.http.request(method, url, json=body)
                     if response.status_code == 429 or response.status_code >= 500:
@@ -214,7 +203,9 @@ def worker_error(error: Any) -> str | None:
         data = None
     if isinstance(data, dict) and "error_message" in data:
         kind = str(data.get("error_type", "")).removeprefix("<class '").removesuffix("'>")
-        text = f"{kind.rsplit('.', 1)[-1]}: {data['error_message']}" if kind else data["error_message"]
+        text = (
+            f"{kind.rsplit('.', 1)[-1]}: {data['error_message']}" if kind else data["error_message"]
+        )
     return redact.text(text.strip().splitlines()[0] if text.strip() else text)
 
 

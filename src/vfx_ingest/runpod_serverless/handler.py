@@ -78,7 +78,9 @@ def health() -> dict[str, Any]:
     except ImportError:
         device, torch_version = "cpu", None
     models_dir = load_settings().models_dir
-    models = sorted(p.name for p in models_dir.iterdir() if p.is_dir()) if models_dir.is_dir() else []
+    models = (
+        sorted(p.name for p in models_dir.iterdir() if p.is_dir()) if models_dir.is_dir() else []
+    )
     return {
         "ok": True,
         "version": __version__,

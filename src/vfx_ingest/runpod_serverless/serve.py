@@ -17,7 +17,8 @@ Paths may carry an endpoint id (``/<endpoint_id>/run``) and a ``/v2`` prefix, as
 Jobs run the real handler (:func:`..handler.handle`) on background threads, ``workers`` at
 a time; a job past ``execution_timeout_s`` is stopped and reported TIMED_OUT, as RunPod's
 execution timeout does. Results are kept 30 minutes, as for ``/run`` on RunPod. It binds
-127.0.0.1 unless told otherwise; it has no authentication of its own.
+127.0.0.1 unless told otherwise; with ``api_key`` it wants RunPod's ``Authorization``
+header (``Bearer <key>`` or the bare key) and answers 401 otherwise.
 """
 
 from __future__ import annotations
@@ -91,12 +92,14 @@ class LocalEndpoint:
         workers: int = 1,
         execution_timeout_s: float | None = None,
         handle: Handle | None = None,
+        api_key: str | None = None,
     ) -> None:
         if handle is None:
             from .handler import handle as real_handle
 
             handle = real_handle
         self.handle = handle
+        self.api_key = api_key
         self.execution_timeout_s = execution_timeout_s
         self.jobs: dict[str, _Job] = {}
         self.lock = threading.Lock()
@@ -231,7 +234,9 @@ class LocalEndpoint:
         with self.lock:
             if job.status == "IN_PROGRESS":
                 job.status = "TIMED_OUT"
-                job.error = f"the job ran past the execution timeout ({self.execution_timeout_s:g} s)"
+                job.error = (
+                    f"the job ran past the execution timeout ({self.execution_timeout_s:g} s)"
+                )
                 job.finished = time.monotonic()
                 job.cancel.set()
 
@@ -257,6 +262,10 @@ def _handler_class(endpoint: LocalEndpoint) -> type[BaseHTTPRequestHandler]:
             return  # quiet: the command prints what matters
 
         def _route(self, method: str) -> None:
+            if endpoint.api_key is not None:
+                given = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                if given != endpoint.api_key:
+                    return self._send(401, {"error": "Unauthorized"})
             parts = urlsplit(self.path)
             segments = [s for s in parts.path.split("/") if s]
             if segments[:1] == ["v2"]:
