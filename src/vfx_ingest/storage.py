@@ -141,7 +141,8 @@ class Store:
         *,
         workers: int = 8,
     ) -> TransferStats:
-        """Upload each file to its content-addressed key unless the key exists already."""
+        """Upload each file to its content-addressed key unless the key exists already.
+        ``on_bytes`` counts bytes settled: sent, or found stored (so a bar completes)."""
         unique = {digest.sha256: (path, digest) for path, digest in files}
         stats = TransferStats(files=len(unique))
 
@@ -149,6 +150,8 @@ class Store:
             path, digest = item
             key = self.key_for(digest.sha256)
             if self.exists(key):
+                if on_bytes is not None:
+                    on_bytes(digest.size)
                 return -1
             self._upload(path, key, on_bytes)
             return digest.size

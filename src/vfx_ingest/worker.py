@@ -158,14 +158,12 @@ def _execute_in(
             key = cache.cache_key(spec, params, inputs, models)
             if request.frames is not None:
                 try:
-                    chunks.append(
-                        _run_chunk(
-                            job, spec, params, key, request.frames, shot, manifest, emit, cancel,
-                            runner,
-                        )
-                    )  # fmt: skip
+                    chunk = _run_chunk(
+                        job, spec, params, key, request.frames, shot, manifest, emit, cancel, runner
+                    )
                 except StageFailed as exc:
                     return result("failed", exc.line())
+                chunks.append(chunk)
                 continue
             previous = manifest.stages.get(spec.name)
             if not job.force and cache.is_fresh(previous, key, shot.root):

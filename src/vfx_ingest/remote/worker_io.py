@@ -80,7 +80,9 @@ def execute_remote(job: Job, emit, cancel: threading.Event) -> JobResult:
         manifest = shot.new_manifest()
         manifest.source = source
         manifest.frames = remote.seed.frames
-        manifest.stages = dict(remote.seed.records)
+        # Only upstream records: whether a requested stage runs is the client's decision.
+        requested = {request.name for request in job.stages}
+        manifest.stages = {k: v for k, v in remote.seed.records.items() if k not in requested}
         shot.save_manifest(manifest)
         local = job.model_copy(update={"shot": str(scratch), "source": source, "remote": None})
         result = execute(local, emit, cancel)
@@ -107,30 +109,18 @@ def _fetch_all(
 
 
 def _outputs(result: JobResult, scratch: Path, prefix: str) -> Iterator[tuple[Path, OutputObject]]:
-    """Every output file of the job (whole stages and chunks) with its object."""
-    for record in result.records:
-        for rel, digest in record.outputs.items():
-            yield (
-                safe_join(scratch, rel, what="output path"),
-                OutputObject(
-                    relpath=rel,
-                    sha256=digest.sha256,
-                    size=digest.size,
-                    key=object_key(prefix, digest.sha256),
-                ),
-            )
-    for chunk in result.chunks:
-        folder = safe_join(scratch, chunk.folder, what="chunk folder")
-        for rel, digest in chunk.outputs.items():
-            yield (
-                safe_join(folder, rel, what="output path"),
-                OutputObject(
-                    relpath=rel,
-                    sha256=digest.sha256,
-                    size=digest.size,
-                    key=object_key(prefix, digest.sha256),
-                ),
-            )
+    """Every output file of the job (whole stages and chunks) with its object; relpaths
+    are shot-relative for a stage, chunk-folder-relative for a chunk."""
+    sets = [(scratch, record.outputs) for record in result.records]
+    sets += [
+        (safe_join(scratch, chunk.folder, what="chunk folder"), chunk.outputs)
+        for chunk in result.chunks
+    ]
+    for folder, outputs in sets:
+        for rel, digest in outputs.items():
+            key = object_key(prefix, digest.sha256)
+            obj = OutputObject(relpath=rel, sha256=digest.sha256, size=digest.size, key=key)
+            yield safe_join(folder, rel, what="output path"), obj
 
 
 def copy_verified(chunks: Iterable[bytes], dest: Path, ref: ObjectRef | OutputObject) -> None:
