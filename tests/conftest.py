@@ -166,7 +166,7 @@ class S3:
             "VFX_INGEST_S3__SECRET_ACCESS_KEY": self.secret,
         }
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def object_keys(self, prefix: str = "") -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
         )

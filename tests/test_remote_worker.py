@@ -128,7 +128,7 @@ class VolumeTransport:
 
     def submit(self, payload: dict[str, Any]) -> str:
         self.payload = payload
-        for key in self.s3:
+        for key in self.s3.object_keys():
             (self.mount / key).parent.mkdir(parents=True, exist_ok=True)
             self.s3.client.download_file(self.s3.bucket, key, str(self.mount / key))
         before = {p for p in self.mount.rglob("*") if p.is_file()}
@@ -171,4 +171,4 @@ def test_the_client_in_volume_mode_sends_keys_not_urls(s3, clips, mount, tmp_pat
     assert record.stats["remote"]["downloaded_bytes"] == sum(
         d.size for d in record.outputs.values()
     )
-    assert not s3.keys("vfx-ingest/jobs/")  # no mailbox on a volume
+    assert not s3.object_keys("vfx-ingest/jobs/")  # no mailbox on a volume

@@ -143,7 +143,7 @@ def test_handler_under_the_sdks_test_input_runtime(s3, clips, tmp_path):
     record = Manifest.model_validate_json((shot / "shot.json").read_text()).stages["ingest"]
     assert record.status == "done" and record.backend == "runpod-sdk-test-input"
     # Outputs came back through the mailbox as content-addressed objects.
-    cas = s3.keys("vfx-ingest/cas/")
+    cas = s3.object_keys("vfx-ingest/cas/")
     assert all(
         store_key in cas
         for store_key in (

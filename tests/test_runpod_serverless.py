@@ -78,7 +78,7 @@ def test_remote_ingest_brings_back_the_same_plate_and_reruns_cost_nothing(
     assert forced.exit_code == 0
     again = cli.json_lines(forced.stdout)[-1]["records"][0]["stats"]["remote"]
     assert again["uploaded_bytes"] == 0  # the clip is in the bucket already
-    assert not s3.keys("vfx-ingest/jobs/")  # mailboxes are cleaned up
+    assert not s3.object_keys("vfx-ingest/jobs/")  # mailboxes are cleaned up
 
 
 def test_worker_failure_exits_1_with_the_workers_error(endpoint, clips, cli, tmp_path, monkeypatch):

@@ -36,7 +36,7 @@ def test_uploads_are_content_addressed_and_a_rerun_sends_nothing(s3, tmp_path):
     first = store.put_files([(p, file_digest(p)) for p in paths], sent.append)
     assert (first.files, first.sent, first.skipped, first.bytes) == (5, 5, 0, 5000)
     assert sum(sent) == 5000
-    keys = s3.keys()
+    keys = s3.object_keys()
     assert len(keys) == 5 and all(k.startswith("vfx-ingest/cas/") for k in keys)
     digest = file_digest(paths[0])
     assert store.key_for(digest.sha256) in keys
@@ -103,10 +103,10 @@ def test_gc_removes_only_our_objects_past_the_age(s3, tmp_path):
     time.sleep(1.5)
     store.put_files([(new, file_digest(new))])
     dry = store.gc(timedelta(seconds=1), dry_run=True)
-    assert (dry.removed, dry.kept, dry.dry_run) == (1, 1, True) and len(s3.keys()) == 3
+    assert (dry.removed, dry.kept, dry.dry_run) == (1, 1, True) and len(s3.object_keys()) == 3
     report = store.gc(timedelta(seconds=1))
     assert (report.removed, report.bytes, report.kept) == (1, 1000, 1)
-    assert s3.keys() == sorted(["someone-else/keep.bin", store.key_for(file_digest(new).sha256)])
+    assert s3.object_keys() == sorted(["someone-else/keep.bin", store.key_for(file_digest(new).sha256)])
 
 
 def test_storage_gc_command(s3, tmp_path, cli):
@@ -118,7 +118,7 @@ def test_storage_gc_command(s3, tmp_path, cli):
     assert json.loads(result.stdout) == {"removed": 0, "bytes": 0, "kept": 3, "dry_run": False}
     human = cli("storage", "gc", "--older-than", "0s")
     assert human.exit_code == 0 and "removed 3 objects" in human.stdout
-    assert s3.keys() == []
+    assert s3.object_keys() == []
     bad = cli("storage", "gc", "--older-than", "soon")
     assert bad.exit_code == 2 and "cannot read the age" in bad.stderr
 
