@@ -89,9 +89,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 
 @pytest.fixture(autouse=True)
 def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No test reads the developer's own config, project file or environment."""
+    """No test reads the developer's own config, project file or environment (HF_* too)."""
     for name in list(os.environ):
-        if name.startswith("VFX_INGEST_") or name in ("RUNPOD_API_KEY", "OCIO"):
+        if name.startswith(("VFX_INGEST_", "HF_")) or name in ("RUNPOD_API_KEY", "OCIO"):
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))

@@ -106,7 +106,9 @@ def test_gc_removes_only_our_objects_past_the_age(s3, tmp_path):
     assert (dry.removed, dry.kept, dry.dry_run) == (1, 1, True) and len(s3.object_keys()) == 3
     report = store.gc(timedelta(seconds=1))
     assert (report.removed, report.bytes, report.kept) == (1, 1000, 1)
-    assert s3.object_keys() == sorted(["someone-else/keep.bin", store.key_for(file_digest(new).sha256)])
+    assert s3.object_keys() == sorted(
+        ["someone-else/keep.bin", store.key_for(file_digest(new).sha256)]
+    )
 
 
 def test_storage_gc_command(s3, tmp_path, cli):

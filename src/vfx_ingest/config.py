@@ -125,7 +125,15 @@ class Settings(BaseSettings):
         description="Per-stage parameter defaults, e.g. [params.ingest] first_frame = 1.",
     )
     models_dir: Path = Field(
-        default_factory=default_models_dir, description="Cache for model weights."
+        default_factory=default_models_dir,
+        description="Model weights from non-Hub sources, and manual models.",
+    )
+    hf_cache: Path | None = Field(
+        None,
+        description="Hub cache for hf:// models (default: huggingface_hub's, from HF_HOME).",
+    )
+    models_registry: Path | None = Field(
+        None, description="Extra model registry TOML (in-house models), merged by id."
     )
     max_workers: int = Field(
         4, ge=1, description="Concurrent remote jobs when a chunkable stage fans out."

@@ -17,7 +17,7 @@ from .backends import get_backend
 from .config import Settings
 from .digest import FileDigest, file_digest
 from .errors import BadInput
-from .job import Device, Job, JobResult, StageRequest
+from .job import Device, Job, JobResult, ModelRef, StageRequest
 from .manifest import SourceFile
 from .shot import ShotFolder
 from .stages import with_dependencies
@@ -70,6 +70,7 @@ def plan(request: RunRequest, settings: Settings) -> Job:
     params = {
         spec.name: stage_params(spec, settings, request.params.get(spec.name, {})) for spec in specs
     }
+    models = _models(specs, params, settings)
     shot = ShotFolder(request.shot or shot_folder_for(clip, settings))
     source = None
     if any("source" in spec.needs for spec in specs):
@@ -88,10 +89,23 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         stages=[
             StageRequest(name=s.name, params=params[s.name].model_dump(mode="json")) for s in specs
         ],
+        models=models,
         device=request.device or settings.device,
         force=request.force,
         backend=request.backend or settings.backend,
     )
+
+
+def _models(
+    specs: list[StageSpec], params: dict[str, StageParams], settings: Settings
+) -> list[ModelRef]:
+    """Every model the stages load, on this machine and intact (else BadInput, no work)."""
+    ids = [m for spec in specs for m in spec.selected_models(params[spec.name])]
+    if not ids:
+        return []
+    from .models.runtime import require
+
+    return require(ids, settings)
 
 
 def _known_source(shot: ShotFolder, clip: Path) -> FileDigest | None:

@@ -23,7 +23,7 @@ import shutil
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -35,7 +35,6 @@ from .digest import FileDigest, file_digest, tree_digest
 from .errors import BadInput, StageFailed, VfxIngestError
 from .job import ChunkResult, Event, Job, JobResult, ProgressEvent, StageEvent
 from .manifest import Manifest, StageRecord, utcnow
-from .paths import check_relpath
 from .shot import ShotFolder
 from .stages import get_stage
 from .stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
@@ -65,37 +64,33 @@ class StageRunner(Protocol):
 
 
 class LocalRunner:
-    """Runs the stage's own code in this process."""
+    """Runs the stage's own code in this process, with the job's models from this
+    machine's model store (its cache, or a mounted volume), found without network."""
+
+    def __init__(self, job: Job) -> None:
+        # Resolved before any work: a missing or altered model fails the job at once.
+        self.model_dirs = _model_dirs(job)
 
     def device(self, job: Job, spec: StageSpec) -> str:
         return devices.resolve(job.device, spec.device)
 
     def run(self, ctx: StageContext, spec: StageSpec, params: StageParams) -> Ran:
-        ctx.models = model_dirs(spec.selected_models(params))
+        missing = [m for m in spec.selected_models(params) if m not in self.model_dirs]
+        if missing:
+            raise BadInput(f"the job does not name {spec.name}'s model {', '.join(missing)}")
+        ctx.models = {m: self.model_dirs[m] for m in spec.selected_models(params)}
         return Ran(spec.run(ctx, params), device=devices.describe(ctx.device))
 
 
-def model_dirs(ids: Iterable[str]) -> dict[str, Path]:
-    """Where this worker holds each model: ``models_dir`` (its cache, or a mounted volume
-    through ``VFX_INGEST_MODELS_DIR``). The one place the model registry plugs in."""
-    wanted = [check_relpath(model_id, what="model id") for model_id in ids]
-    if not wanted:
+def _model_dirs(job: Job) -> dict[str, Path]:
+    """Local folders of the job's models, found with no network (BadInput if one is not
+    here, or is not the content the run was planned with)."""
+    if not job.models:
         return {}
     from .config import load_settings
+    from .models.runtime import resolve
 
-    root = load_settings().models_dir
-    found = {}
-    for model_id in wanted:
-        folder = root / model_id
-        if not folder.is_dir():
-            raise BadInput(
-                f"model {model_id} is not on this worker",
-                where=str(folder),
-                fix="Fetch it into the model cache, bake it into the worker image "
-                "(`vfx-ingest deploy runpod-serverless --models bake`) or mount a models volume",
-            )
-        found[model_id] = folder
-    return found
+    return resolve(job.models, load_settings())
 
 
 def execute(
@@ -115,7 +110,7 @@ def execute(
         return execute_remote(job, emit, cancel)
     if job.shot is None:
         raise BadInput("the job names neither a shot folder nor remote inputs")
-    return _execute_in(ShotFolder(Path(job.shot)), job, emit, cancel, runner or LocalRunner())
+    return _execute_in(ShotFolder(Path(job.shot)), job, emit, cancel, runner or LocalRunner(job))
 
 
 def _execute_in(

@@ -33,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "List the stages: what each needs and produces, its device and models.",
         "Info",
     ),
+    "models": (
+        "vfx_ingest.cli.models_cmd",
+        "Download, verify and lock model weights.",
+        "Info",
+    ),
     "deploy": (
         "vfx_ingest.cli.deploy_cmd",
         "Deploy remote workers: the RunPod serverless image, template and endpoint.",

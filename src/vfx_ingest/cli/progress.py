@@ -6,8 +6,10 @@ stage instead of redraw codes.
 
 from __future__ import annotations
 
+import threading
 import time
 from types import TracebackType
+from typing import Self
 
 from rich.filesize import decimal
 from rich.progress import (
@@ -35,7 +37,25 @@ def _summary(record: StageRecord | None) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-class HumanProgress:
+class LiveDisplay:
+    """A display that owns a rich ``Progress`` and is entered and left with it."""
+
+    progress: Progress
+
+    def __enter__(self) -> Self:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.progress.__exit__(exc_type, exc, tb)
+
+
+class HumanProgress(LiveDisplay):
     def __init__(self, *, quiet: bool = False) -> None:
         self.quiet = quiet
         self.live = err.is_terminal and not quiet
@@ -50,20 +70,13 @@ class HumanProgress:
         )
         self.tasks: dict[str, TaskID] = {}
         self.transfers: dict[tuple[str, str], TaskID] = {}
-
-    def __enter__(self) -> HumanProgress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.progress.__exit__(exc_type, exc, tb)
+        self.lock = threading.Lock()  # remote runs report from transfer and chunk threads
 
     def __call__(self, event: Event) -> None:
+        with self.lock:
+            self._show(event)
+
+    def _show(self, event: Event) -> None:
         if isinstance(event, ProgressEvent):
             if event.unit == "bytes":
                 self._transfer(event)
@@ -104,11 +117,13 @@ class HumanProgress:
 
 
 class JsonProgress:
-    """JSON lines on stdout; progress thinned to ~10 per second per stage."""
+    """JSON lines on stdout; progress thinned to ~10 per second per stage (and per
+    transfer), the last one always kept."""
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
-        self.last: dict[str, float] = {}
+        self.last: dict[tuple[str, str, str], float] = {}
+        self.lock = threading.Lock()
 
     def __enter__(self) -> JsonProgress:
         return self
@@ -117,10 +132,12 @@ class JsonProgress:
         return None
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, ProgressEvent):
-            now = time.monotonic()
-            final = event.total and event.done >= event.total
-            if not final and now - self.last.get(event.stage, 0.0) < self.interval:
-                return
-            self.last[event.stage] = now
-        emit_json(event)
+        with self.lock:
+            if isinstance(event, ProgressEvent):
+                key = (event.stage, event.unit, event.message if event.unit == "bytes" else "")
+                now = time.monotonic()
+                final = event.total and event.done >= event.total
+                if not final and now - self.last.get(key, 0.0) < self.interval:
+                    return
+                self.last[key] = now
+            emit_json(event)

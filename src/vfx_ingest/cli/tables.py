@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from ..config import SettingRow
 from ..manifest import Manifest
 from ..stages.base import StageSpec
+
+if TYPE_CHECKING:
+    from ..models.registry import ModelEntry
+    from ..models.store import ModelCheck
 
 
 def stages_table(specs: Iterable[StageSpec]) -> Table:
@@ -88,4 +93,45 @@ def settings_table(rows: Iterable[SettingRow]) -> Table:
     for row in rows:
         value = "" if row.value is None else str(row.value)
         table.add_row(row.key, f"[dim]{value}[/]" if row.secret else value, row.source)
+    return table
+
+
+def models_table(
+    entries: Iterable[ModelEntry], cached: dict[str, Path | None], sizes: dict[str, int | None]
+) -> Table:
+    from rich.filesize import decimal
+
+    table = Table(title="Models (* = the stage's default)", title_justify="left")
+    for column in ("id", "stage", "size", "license", "commercial", "gated", "cached"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    for m in entries:
+        where = cached.get(m.id)
+        table.add_row(
+            f"{m.id} *" if m.default else m.id,
+            m.stage,
+            decimal(size) if (size := sizes.get(m.id)) is not None else "?",
+            m.license,
+            "yes" if m.commercial else "[yellow]no[/]",
+            "manual" if m.manual else ("[yellow]yes[/]" if m.gated else "-"),
+            str(where) if where else "[dim]-[/]",
+        )
+    return table
+
+
+def checks_table(checks: Iterable[ModelCheck]) -> Table:
+    table = Table(title="Model files", title_justify="left")
+    for column in ("id", "status", "files", "checked against", "folder / problem"):
+        table.add_column(column)
+    style = {"ok": "green", "corrupt": "red", "missing": "dim"}
+    for check in checks:
+        against = sorted(
+            {f.checked_against or "recorded digest" for f in check.files if f.status == "ok"}
+        )
+        table.add_row(
+            check.id,
+            f"[{style[check.status]}]{check.status}[/]",
+            f"{sum(f.status == 'ok' for f in check.files)}/{len(check.files)}",
+            ", ".join(against) or "-",
+            check.problems() if check.status == "corrupt" else (check.folder or "-"),
+        )
     return table
