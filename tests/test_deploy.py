@@ -22,9 +22,8 @@ import pytest
 
 from vfx_ingest import __version__
 from vfx_ingest.config import user_config_path
-from vfx_ingest.stages import REGISTRY
-from vfx_ingest.stages.base import StageSpec
 
+from model_servers import registry_toml, sha256
 from runpod_control import RunpodControlPlane
 
 KEY = "rpa_deploy-key-0123456789"
@@ -126,29 +125,56 @@ def test_the_build_context_installs_this_vfx_ingest(control, cli, tmp_path):
     assert version == __version__ and path.startswith(str(target))
 
 
-def test_models_are_baked_from_the_cache_or_read_from_a_volume(control, cli, tmp_path, monkeypatch):
-    ingest = REGISTRY["ingest"]
-    fake = StageSpec(**{**ingest.__dict__, "name": "modelled", "models": ("tiny-net", "absent")})
-    monkeypatch.setitem(REGISTRY, "modelled", fake)
+def test_locked_models_are_baked_or_read_from_a_volume(control, cli, tmp_path, monkeypatch):
+    weights = b"w" * 100
+    registry = tmp_path / "registry.toml"
+    registry.write_text(
+        registry_toml(
+            [
+                {
+                    "id": "tiny-net",
+                    "manual": True,
+                    "instructions": "Copy weights.bin into the folder",
+                    "files": [{"path": "weights.bin", "sha256": sha256(weights)}],
+                }
+            ]
+        )
+    )
+    monkeypatch.setenv("VFX_INGEST_MODELS_REGISTRY", str(registry))
     models = tmp_path / "models"
-    (models / "tiny-net").mkdir(parents=True)
-    (models / "tiny-net" / "weights.bin").write_bytes(b"w" * 100)
     monkeypatch.setenv("VFX_INGEST_MODELS_DIR", str(models))
+    (models / "tiny-net").mkdir(parents=True)
+    (models / "tiny-net" / "weights.bin").write_bytes(weights)
+    assert cli("models", "lock", "tiny-net").exit_code == 0  # writes ./models.lock
 
     baked = json.loads(deploy(cli, tmp_path, "--context-only", "--json").stdout)
-    assert baked["baked"] == ["tiny-net"] and baked["missing_models"] == ["absent"]
+    assert baked["baked"] == ["tiny-net"] and baked["lock"].endswith("models.lock")
     ctx = tmp_path / "ctx"
-    assert (ctx / "models/tiny-net/weights.bin").read_bytes() == b"w" * 100
-    assert "COPY models/ /opt/vfx-ingest/models/" in (ctx / "Dockerfile").read_text()
+    assert (ctx / "models/tiny-net/weights.bin").read_bytes() == weights
+    assert (ctx / "models.lock").read_text() == Path(baked["lock"]).read_text()
+    assert (ctx / "registry.toml").read_text() == registry.read_text()
+    dockerfile = (ctx / "Dockerfile").read_text()
+    for line in (
+        "VFX_INGEST_MODELS_DIR=/opt/vfx-ingest/models",
+        "VFX_INGEST_MODELS_REGISTRY=/opt/vfx-ingest/registry.toml",
+        "COPY models/ ./models/",
+        "RUN vfx-ingest models verify tiny-net --json > /dev/null",
+    ):
+        assert line in dockerfile
+
+    (models / "tiny-net" / "weights.bin").write_bytes(b"altered")
+    altered = deploy(cli, tmp_path, "--context-only")
+    assert altered.exit_code == 2 and "tiny-net (corrupt" in altered.stderr
 
     no_volume = deploy(cli, tmp_path, "--models", "volume")
     assert no_volume.exit_code == 2 and "network volume" in no_volume.stderr
     monkeypatch.setenv("VFX_INGEST_RUNPOD__NETWORK_VOLUME_ID", "vol123")
     on_volume = json.loads(deploy(cli, tmp_path, "--json").stdout)
     assert on_volume["models"] == "volume" and on_volume["baked"] == []
-    assert (
-        "VFX_INGEST_MODELS_DIR=/runpod-volume/vfx-ingest/models" in (ctx / "Dockerfile").read_text()
-    )
+    dockerfile = (ctx / "Dockerfile").read_text()
+    assert "VFX_INGEST_MODELS_DIR=/runpod-volume/vfx-ingest/models" in dockerfile
+    assert "VFX_INGEST_HF_CACHE=/runpod-volume/vfx-ingest/hf" in dockerfile
+    assert "COPY models.lock ./" in dockerfile and "models verify" not in dockerfile
     (endpoint,) = control.endpoints.values()
     assert endpoint["networkVolumeId"] == "vol123"
 

@@ -76,7 +76,7 @@ class Store:
             from botocore.config import Config
         except ImportError as exc:
             raise BadInput(
-                "remote backends need boto3", fix="pip install 'vfx-ingest[s3]'"
+                "remote backends need boto3", fix="pip install 'vfx-ingest[runpod]' (or [s3])"
             ) from exc
         if not settings.bucket:
             raise BadInput(

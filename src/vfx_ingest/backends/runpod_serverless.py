@@ -29,13 +29,6 @@ class RunpodServerlessBackend:
                 fix="Run `vfx-ingest deploy runpod-serverless` (it saves runpod.endpoint_id) "
                 "or set VFX_INGEST_RUNPOD__ENDPOINT_ID",
             )
-        try:
-            import httpx  # noqa: F401
-            import tenacity  # noqa: F401
-        except ImportError as exc:
-            raise BadInput(
-                "the RunPod backend needs its extra", fix="pip install 'vfx-ingest[runpod]'"
-            ) from exc
         from ..runpod_serverless.api import EndpointClient
         from ..storage import Store
 

@@ -97,16 +97,16 @@ def runpod_serverless(
             "wheel": built.wheel.name,
             "models": mode,
             "baked": built.baked,
-            "missing_models": built.missing,
+            "lock": str(built.lock) if built.lock else None,
             "docker": [shlex.join(c) for c in commands],
             "docker_ran": run_docker,
         }
         if not as_json:
             err.print(f"build context: {built.folder} ({built.wheel.name}, models: {mode})")
-            if built.missing:
-                err.print(
-                    f"[yellow]not in the model cache, not baked:[/] {', '.join(built.missing)}"
-                )
+            if built.baked:
+                err.print(f"baked from models.lock: {', '.join(built.baked)}")
+            elif mode == "bake":
+                err.print("[yellow]no models.lock here: the image holds no model weights[/]")
         if run_docker:
             rp_deploy.run_docker(commands)
         elif not as_json:

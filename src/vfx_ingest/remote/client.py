@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -314,9 +315,6 @@ class RemoteRunner:
         ctx: StageContext | None,
     ) -> int:
         """Fetch the outputs into ``dest``, each checked; returns the bytes received."""
-        total = sum(o.size for o in outputs)
-        on_bytes = self._bytes(spec.name, "download", total)
-        received = 0
         for obj in outputs:
             if obj.relpath.split("/", 1)[0] not in spec.produces:
                 raise StageFailed(
@@ -324,12 +322,17 @@ class RemoteRunner:
                 )
             if obj.key != self.store.key_for(obj.sha256):
                 raise StageFailed(f"the worker returned an unexpected object key for {obj.relpath}")
+        on_bytes = self._bytes(spec.name, "download", sum(o.size for o in outputs))
+
+        def fetch(obj: OutputObject) -> None:
             path = safe_join(dest, obj.relpath, what="output path")
             digest = self.store.download(obj.key, path, obj.sha256, obj.size, on_bytes)
-            received += obj.size
             if ctx is not None:
                 ctx.written[obj.relpath] = digest  # _collect_outputs need not hash it again
-        return received
+
+        with ThreadPoolExecutor(8, thread_name_prefix="download") as pool:
+            list(pool.map(fetch, outputs))
+        return sum(o.size for o in outputs)
 
     def _bytes(self, stage: str, what: str, total: int) -> Callable[[int], None]:
         lock = threading.Lock()
