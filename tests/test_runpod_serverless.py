@@ -5,6 +5,8 @@ it follows RunPod's published serverless API), and moto's S3 server for storage.
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from vfx_ingest import pipeline
@@ -24,6 +27,7 @@ from vfx_ingest.runpod_serverless.serve import LocalEndpoint
 from vfx_ingest.stages import REGISTRY
 from vfx_ingest.stages.base import Cancelled
 
+from conftest import REPO
 from remote_stages import EXPLODE, SLOW
 
 REMOTE = ("--backend", "runpod-serverless")
@@ -188,8 +192,7 @@ def test_ctrl_c_cancels_the_remote_job(endpoint, s3, clips, tmp_path):
     env |= {"VFX_INGEST_RUNPOD__ENDPOINT_ID": "local", "VFX_INGEST_RUNPOD__POLL_INTERVAL_S": "0.05"}
     args = [sys.executable, "-m", "vfx_ingest", "run", str(clip), "--shot", str(shot), *REMOTE]
     args += ["--plate-format", "exr", "--workers", "1"]
-    import os
-
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), *sys.path])
     proc = subprocess.Popen(
         args,
         env={**os.environ, **env},
@@ -215,3 +218,25 @@ def test_unknown_backend_names_the_known_ones(tmp_path):
         pipeline.run(
             pipeline.RunRequest(clip=tmp_path / "x.mp4", backend="nope"), load_settings(), print
         )
+
+
+def test_worker_serve_command_serves_the_api_and_stops_on_ctrl_c(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vfx_ingest", "worker", "serve", "--api", "runpod", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = proc.stderr.readline()  # type: ignore[union-attr]
+        url = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert url, line
+        health = httpx.get(f"{url.group(0)}/v2/local/health", timeout=10).json()
+        assert health["workers"] == {"idle": 1, "running": 0}
+        missing = httpx.get(f"{url.group(0)}/status/nope", timeout=10)
+        assert missing.status_code == 404
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 130
+    finally:
+        proc.kill()

@@ -16,18 +16,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True)
 EXAMPLES = """
 Examples:
 
-  export RUNPOD_API_KEY=...          # never in a project file
+  vfx-ingest deploy runpod-serverless --image ghcr.io/me/worker:0.1.0
 
-  vfx-ingest deploy runpod-serverless --image ghcr.io/me/vfx-ingest-worker:0.1.0
+  vfx-ingest deploy runpod-serverless --image me/worker:1 --gpu "NVIDIA L40S"
 
-  vfx-ingest deploy runpod-serverless --image me/worker:1 --gpu "NVIDIA L40S" --gpu "NVIDIA A40"
+  vfx-ingest deploy runpod-serverless --image me/worker:1 --context-only
 
-  vfx-ingest deploy runpod-serverless --image me/worker:1 --context-only   # no API calls
+Needs RUNPOD_API_KEY (never in a project file) unless --context-only.
 
-Writes the image's build context, builds and pushes it when docker is here (else prints
-the commands), creates or updates the template and endpoint, and saves the endpoint id in
-the user config. Models: bake copies them into the image; volume reads them from the
-endpoint's network volume (runpod.network_volume_id).
+Writes the image's build context, builds and pushes the image when docker is
+installed (else prints the commands), creates or updates the template and the
+endpoint, and saves the endpoint id in the user config.
+
+Models: bake copies what models.lock pins into the image; volume reads them
+from the endpoint's network volume (runpod.network_volume_id).
 """
 
 

@@ -19,9 +19,10 @@ def worker() -> None:
 @app.command(
     "serve",
     epilog="Examples:\n\n  vfx-ingest worker serve --api runpod --port 8000\n\n"
-    "  # in another shell, with object storage configured ([s3]):\n"
-    "  VFX_INGEST_RUNPOD__API_URL=http://127.0.0.1:8000 VFX_INGEST_RUNPOD__ENDPOINT_ID=local \\\n"
-    "    vfx-ingest run clip.mp4 --backend runpod-serverless\n\n"
+    "  # in another shell, with object storage configured (the s3 settings):\n"
+    "  export VFX_INGEST_RUNPOD__API_URL=http://127.0.0.1:8000\n"
+    "  export VFX_INGEST_RUNPOD__ENDPOINT_ID=local\n"
+    "  vfx-ingest run clip.mp4 --backend runpod-serverless\n\n"
     "Serves RunPod's serverless routes (/run, /runsync, /status, /stream, /cancel,\n"
     "/health) and runs the real handler on background threads. Ctrl-C stops it and\n"
     "cancels its jobs.",

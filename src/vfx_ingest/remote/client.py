@@ -378,12 +378,17 @@ class Mailbox:
         if data is None:
             return
         request = OutputRequest.model_validate(data)
-        urls = {}
         for obj in request.objects:
             if obj.key != object_key(self.store.cas_prefix, obj.sha256):
                 raise StageFailed(f"the worker asked to store {obj.relpath} under a foreign key")
-            if obj.key not in urls and not self.store.exists(obj.key):
-                urls[obj.key] = self.store.presign_put(obj.key, self.options.url_ttl_s)
+        keys = sorted({obj.key for obj in request.objects})
+        with ThreadPoolExecutor(16, thread_name_prefix="head") as pool:
+            stored = dict(zip(keys, pool.map(self.store.exists, keys), strict=True))
+        urls = {
+            key: self.store.presign_put(key, self.options.url_ttl_s)
+            for key in keys
+            if not stored[key]
+        }
         self.store.put_json(
             self.grant, OutputGrant(job_id=self.job_id, urls=urls).model_dump(mode="json")
         )
