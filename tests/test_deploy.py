@@ -22,6 +22,7 @@ import pytest
 
 from vfx_ingest import __version__
 from vfx_ingest.config import user_config_path
+from vfx_ingest.runpod_serverless.serve import LocalEndpoint
 
 from model_servers import registry_toml, sha256
 from runpod_control import RunpodControlPlane
@@ -32,10 +33,13 @@ IMAGE = "registry.example/me/vfx-ingest-worker:1"
 
 @pytest.fixture
 def control(monkeypatch):
+    """The REST API double, and our endpoint standing in for the new endpoint's queue API
+    (deploy checks that it answers /health)."""
     monkeypatch.setenv("RUNPOD_API_KEY", KEY)
     monkeypatch.setenv("PATH", "/nonexistent")  # no docker here: commands are printed
-    with RunpodControlPlane(KEY) as plane:
+    with RunpodControlPlane(KEY) as plane, LocalEndpoint(api_key=KEY) as queue:
         monkeypatch.setenv("VFX_INGEST_RUNPOD__REST_URL", plane.url)
+        monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", queue.url)
         yield plane
 
 
@@ -61,6 +65,7 @@ def test_deploy_creates_then_updates_and_saves_the_endpoint_id(control, cli, tmp
     assert endpoint["templateId"] == template["id"] == report["template_id"]
     assert endpoint["gpuTypeIds"] == ["NVIDIA GeForce RTX 4090", "NVIDIA RTX A5000"]
     assert endpoint["workersMin"] == 0 and endpoint["executionTimeoutMs"] == 3_600_000
+    assert report["health"]["workers"] == {"idle": 1, "running": 0}
     saved = config.read_text()
     assert "# my settings" in saved and "# the show bucket" in saved
     data = tomllib.loads(saved)
@@ -70,7 +75,7 @@ def test_deploy_creates_then_updates_and_saves_the_endpoint_id(control, cli, tmp
     second = deploy(cli, tmp_path, "--gpu", "NVIDIA L40S")
     assert second.exit_code == 0, second.stderr
     assert second.stdout.splitlines()[-1] == endpoint["id"]  # stdout: the endpoint id
-    assert "updated" in second.stderr
+    assert "updated" in second.stderr and "it answers: 0 workers running" in second.stderr
     assert len(control.templates) == 1 and len(control.endpoints) == 1
     assert control.endpoints[endpoint["id"]]["gpuTypeIds"] == ["NVIDIA L40S"]
     methods = [(m, p.split("/")[2]) for m, p, _ in control.requests]

@@ -125,11 +125,19 @@ def runpod_serverless(
                 {"runpod.endpoint_id": done.endpoint_id, "runpod.image": chosen}
             )
             report.update(
-                template_id=done.template_id, endpoint_id=done.endpoint_id, config=str(saved)
+                template_id=done.template_id,
+                endpoint_id=done.endpoint_id,
+                config=str(saved),
+                health=done.health,
             )
             if not as_json:
                 word = "created" if done.created else "updated"
                 err.print(f"endpoint {done.endpoint_id} {word}; saved in {saved}")
+                if done.health is None:
+                    err.print(f"[yellow]its queue API ({rp.api_url}) does not answer yet[/]")
+                else:
+                    workers = done.health.get("workers", {})
+                    err.print(f"it answers: {workers.get('running', 0)} workers running")
                 typer.echo(done.endpoint_id)
         if as_json:
             emit_json(report)

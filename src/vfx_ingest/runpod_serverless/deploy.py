@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..config import Settings
-from ..errors import BadInput
+from ..errors import BadInput, VfxIngestError
 from ..wheel import build_wheel
 
 ModelsMode = Literal["bake", "volume"]
@@ -72,6 +72,9 @@ class Deployment(BaseModel):
     template_id: str
     endpoint_id: str
     created: bool
+    health: dict[str, Any] | None = Field(
+        None, description="The endpoint's /health answer: its queue API answers our key."
+    )
 
 
 def models_to_bake(settings: Settings) -> tuple[Path | None, list[BakedModel]]:
@@ -197,7 +200,8 @@ def upsert(settings: Settings, image: str, models: ModelsMode) -> Deployment:
             "--models volume needs a network volume on the endpoint",
             fix="Set runpod.network_volume_id, or use --models bake",
         )
-    control = ControlPlane(rp.rest_url, rp.api_key.get_secret_value() if rp.api_key else None)
+    key = rp.api_key.get_secret_value() if rp.api_key else None
+    control = ControlPlane(rp.rest_url, key)
     template_name = f"{rp.name}-worker"
     template_body: dict[str, Any] = {
         "name": template_name,
@@ -235,4 +239,13 @@ def upsert(settings: Settings, image: str, models: ModelsMode) -> Deployment:
     else:
         endpoint = control.update_endpoint(current["id"], endpoint_body)
         created = False
-    return Deployment(template_id=template["id"], endpoint_id=endpoint["id"], created=created)
+    from .api import EndpointClient
+
+    queue = EndpointClient(rp.api_url, endpoint["id"], key, attempts=3)
+    try:
+        health = queue.health()
+    except VfxIngestError:
+        health = None  # reported by the command; the endpoint exists all the same
+    return Deployment(
+        template_id=template["id"], endpoint_id=endpoint["id"], created=created, health=health
+    )
