@@ -70,6 +70,8 @@ def test_remote_ingest_brings_back_the_same_plate_and_reruns_cost_nothing(
     assert stats["endpoint"] == "local" and stats["uploaded_bytes"] == clip.stat().st_size
     assert stats["downloaded_bytes"] == sum(len(b) for b in remote_plate.values())
     assert stats["execution_s"] > 0 and stats["job"].startswith("local-")
+    # wall_s is the job's (billed) execution time; what we waited is elapsed_s.
+    assert record.wall_s == stats["execution_s"] <= record.stats["elapsed_s"]
     assert manifest(shot).frames.count == 10  # the worker's frame map came back
     assert not list(shot.glob(".staging/*"))
     jobs_after_first = endpoint.health()["jobs"]["completed"]
@@ -240,3 +242,30 @@ def test_worker_serve_command_serves_the_api_and_stops_on_ctrl_c(tmp_path):
         assert proc.wait(timeout=15) == 130
     finally:
         proc.kill()
+
+
+def test_the_cost_meter_is_ticked_and_stops_remote_work(endpoint, clips, tmp_path, monkeypatch):
+    from vfx_ingest.backends.runpod_serverless import RunpodServerlessBackend
+    from vfx_ingest.cost.meter import CostMeter
+
+    monkeypatch.setitem(REGISTRY, "slow", SLOW)
+    settings = load_settings()
+    backend = RunpodServerlessBackend(settings)
+    job = pipeline.plan(
+        pipeline.RunRequest(clip=clips(frames=4), shot=tmp_path / "s", stages=["slow"]), settings
+    )
+    job = job.model_copy(update={"backend": backend.name})
+    cancel = threading.Event()
+    meter = CostMeter(0.0002, cancel)  # an RTX 4090 flex worker passes it in about a second
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        backend.run(job, lambda e: None, cancel, meter=meter)
+    assert meter.exceeded and meter.price_id and meter.price_id.startswith("runpod-serverless/")
+    assert 0 < meter.billed_s <= time.monotonic() - started
+    (remote,) = endpoint.jobs.values()
+    assert remote.status == "CANCELLED" and remote.done.wait(5)
+
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__GPU_TYPES", '["Imaginary GPU 9000"]')
+    unpriced = RunpodServerlessBackend(load_settings())
+    with pytest.raises(BadInput, match="no price is known"):
+        unpriced.run(job, lambda e: None, threading.Event(), meter=CostMeter(1.0, cancel))

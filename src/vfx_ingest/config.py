@@ -47,6 +47,12 @@ def default_models_dir() -> Path:
     return user_cache_path(APP_NAME) / "models"
 
 
+def default_history_db() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME) / "history.sqlite"
+
+
 def find_project_file(start: Path | None = None) -> Path | None:
     """The nearest ``vfx-ingest.toml`` in ``start`` or its parents (like ruff and git do)."""
     here = (start or Path.cwd()).resolve()
@@ -102,6 +108,37 @@ class S3Settings(BaseModel):
     )
 
 
+class CostSettings(BaseModel):
+    history_db: Path = Field(
+        default_factory=default_history_db,
+        description="SQLite record of your runs, which calibrates estimates.",
+    )
+    runpod_catalog_url: str = Field(
+        "https://api.runpod.io/v2/catalog/gpus",
+        description="RunPod's GPU catalog with prices, read by `cost --refresh`.",
+    )
+    runpod_serverless_offer: Literal["flex", "active"] = Field(
+        "flex", description="RunPod serverless workers to price: flex or active."
+    )
+    modal_cpu_cores: float = Field(
+        0.125, gt=0, description="CPU cores a Modal worker requests (Modal's default)."
+    )
+    modal_memory_gib: float = Field(
+        0.125, gt=0, description="Memory in GiB a Modal worker requests (Modal's default)."
+    )
+    modal_region: Literal["none", "broad", "narrow"] = Field(
+        "none", description="Modal region pinning, which multiplies its prices."
+    )
+    modal_nonpreemptible: bool = Field(
+        False, description="Modal non-preemptible functions (3x CPU and memory)."
+    )
+    uplink_mbps: float = Field(100.0, gt=0, description="Your upload speed in Mbit/s.")
+    downlink_mbps: float = Field(100.0, gt=0, description="Your download speed in Mbit/s.")
+    stale_after_days: int = Field(
+        60, ge=1, description="Warn when the prices used are older than this."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a user can configure. Field descriptions feed ``config show``."""
 
@@ -140,6 +177,7 @@ class Settings(BaseSettings):
     )
     runpod: RunpodSettings = Field(default_factory=RunpodSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    cost: CostSettings = Field(default_factory=CostSettings)
 
     @field_validator("stages", mode="before")
     @classmethod

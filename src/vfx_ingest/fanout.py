@@ -62,14 +62,14 @@ def run_chunked(
     def one(index: int) -> dict:
         folder = folders[index]
         marker = folder / COMPLETE
-        if marker.is_file():
-            return json.loads(marker.read_text())  # finished by an earlier run
+        if marker.is_file():  # finished (and billed) in an earlier run
+            return {**json.loads(marker.read_text()), "resumed": True}
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         ran = run_chunk(ranges[index], partial, lambda d, t: report(index, d, t), stop)
         done = {"frames": f"{ranges[index][0]}-{ranges[index][1]}", "device": ran.device}
-        done["stats"] = ran.result.stats
+        done |= {"wall_s": ran.wall_s, "stats": ran.result.stats}
         (partial / COMPLETE).write_text(json.dumps(done))
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
@@ -93,7 +93,10 @@ def run_chunked(
     spec.stitch(ctx, folders)
     shutil.rmtree(root, ignore_errors=True)
     devices = sorted({c["device"] for c in chunks if c["device"]})
+    ran_now = [c["wall_s"] for c in chunks if not c.get("resumed")]
     return Ran(
         StageResult(stats={"chunks": chunks}),
         device=", ".join(devices) or None,
+        # Chunks run side by side on separate workers: their seconds add up.
+        wall_s=sum(w for w in ran_now if w is not None) if any(ran_now) else None,
     )

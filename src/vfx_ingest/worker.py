@@ -47,10 +47,12 @@ EventFn = Callable[[Event], None]
 @dataclass
 class Ran:
     """What running a stage gave: its result and, when the runner knows better than this
-    process, the device that ran it (a remote GPU's name)."""
+    process, the device that ran it (a remote GPU's name) and the seconds it ran there
+    (what was billed: the record's ``wall_s``; the time waited here goes to ``elapsed_s``)."""
 
     result: StageResult
     device: str | None = None
+    wall_s: float | None = None
 
 
 class StageRunner(Protocol):
@@ -145,11 +147,7 @@ def _execute_in(
                     where=str(shot.root),
                     fix="Run the stages that produce it first (see `vfx-ingest stages`)",
                 )
-            models = {
-                ref.id: ref.digest or ""
-                for ref in job.models
-                if ref.id in spec.selected_models(params)
-            }
+            models = cache.model_digests(spec, params, job.models)
             key = cache.cache_key(spec, params, inputs, models)
             if request.frames is not None:
                 try:
@@ -275,6 +273,9 @@ def _run_stage(
         record.stats = result.stats
         record.finished_at = utcnow()
         record.wall_s = round(time.monotonic() - started, 3)
+        if ran.wall_s is not None:
+            record.stats = {**record.stats, "elapsed_s": record.wall_s}
+            record.wall_s = round(ran.wall_s, 3)
         if result.frames is not None:
             manifest.frames = result.frames
     shot.save_manifest(manifest)

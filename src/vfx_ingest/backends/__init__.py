@@ -21,8 +21,8 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def get_backend(name: str, settings: Settings) -> Backend:
-    """The backend called ``name``, configured from ``settings`` (checked at once)."""
+def backend_class(name: str) -> type[Backend]:
+    """The class of the backend called ``name`` (its module imported only now)."""
     import importlib
 
     try:
@@ -31,4 +31,9 @@ def get_backend(name: str, settings: Settings) -> Backend:
         raise BadInput(
             f"unknown backend {name!r}", fix=f"Known backends: {', '.join(BACKENDS)}"
         ) from None
-    return getattr(importlib.import_module(module), cls)(settings)
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_backend(name: str, settings: Settings) -> Backend:
+    """The backend called ``name``, configured from ``settings`` (checked at once)."""
+    return backend_class(name)(settings)  # type: ignore[call-arg]

@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Show a shot's source, frames and stage records (stale ones marked).",
         "Shots",
     ),
+    "cost": (
+        "vfx_ingest.cli.cost_cmd",
+        "Estimate a clip's cost per backend and GPU before it runs; list the prices.",
+        "Shots",
+    ),
     "stages": (
         "vfx_ingest.cli.stages_cmd",
         "List the stages: what each needs and produces, its device and models.",
@@ -102,6 +107,7 @@ app = typer.Typer(
     "Examples:\n"
     "  vfx-ingest run clip.mp4\n"
     "  vfx-ingest run clip.mp4 --stages ingest --max-size 1920 --json\n"
+    "  vfx-ingest cost clip.mp4 --stages depth\n"
     "  vfx-ingest status clip/\n"
     "  vfx-ingest run clip.mp4 --backend runpod-serverless\n"
     "  vfx-ingest run --help        (every stage's options)\n\n"

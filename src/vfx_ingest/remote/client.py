@@ -93,6 +93,9 @@ class RemoteOptions:
     timeout_s: float = 7200.0
     url_ttl_s: int = 3600
     info: dict[str, Any] = field(default_factory=dict)  # recorded in each stage's stats
+    # Called with the seconds a remote job was alive (queued or running) since the last
+    # call: the cost meter's ticks. Queue time counts, as a cold start is billed unseen.
+    on_billed: Callable[[float], None] | None = None
 
 
 class RemoteRunner:
@@ -202,11 +205,14 @@ class RemoteRunner:
             "worker_wall_s": wall,
             "queue_s": state.queue_s,
             "execution_s": state.execution_s,
-            "gpu_seconds": state.execution_s,
             "uploaded_bytes": sent,
             "downloaded_bytes": received,
         }
-        return Ran(StageResult(frames=frame_map, stats={**stats, "remote": remote}), device=device)
+        return Ran(
+            StageResult(frames=frame_map, stats={**stats, "remote": remote}),
+            device=device,
+            wall_s=state.execution_s,
+        )
 
     def _inputs(
         self,
@@ -277,8 +283,18 @@ class RemoteRunner:
         """Wait for the job; whatever ends the wait early cancels the remote job."""
         deadline = time.monotonic() + self.options.timeout_s
         finished = False
+        billed_until = time.monotonic()
+
+        def bill() -> None:
+            nonlocal billed_until
+            now = time.monotonic()
+            if self.options.on_billed is not None:
+                self.options.on_billed(now - billed_until)
+            billed_until = now
+
         try:
             while True:
+                bill()  # may pass the cost limit, which sets `cancel`
                 if cancel.is_set() or stop.is_set():
                     raise Cancelled(f"{spec.name} was cancelled")
                 state = self.transport.poll(handle)
@@ -303,6 +319,7 @@ class RemoteRunner:
                     )
                 stop.wait(self.options.poll_s)
         finally:
+            bill()
             if not finished:
                 with contextlib.suppress(Exception):
                     self.transport.cancel(handle)
