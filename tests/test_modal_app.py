@@ -11,9 +11,7 @@ from __future__ import annotations
 import io
 import json
 import shlex
-import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -179,27 +177,6 @@ def test_every_gpu_stage_declares_the_extra_that_brings_torch():
     for spec in REGISTRY.values():
         if spec.device.accelerator != "none":
             assert "ml" in spec.extras, spec.name
-
-
-def test_the_wheel_is_this_code_and_installs(wheel, tmp_path):
-    with zipfile.ZipFile(wheel) as archive:
-        names = set(archive.namelist())
-        meta = archive.read(f"vfx_ingest-{__version__}.dist-info/METADATA").decode()
-        record = archive.read(f"vfx_ingest-{__version__}.dist-info/RECORD").decode()
-    here = Path(modal_spec.__file__).resolve().parents[2]
-    assert (here / "worker.py").read_bytes() == zipfile.ZipFile(wheel).read("vfx_ingest/worker.py")
-    assert "vfx_ingest/models/registry.toml" in names
-    assert f"Version: {__version__}" in meta and "Requires-Dist: typer" in meta
-    assert "Provides-Extra: ml" in meta
-    assert len(record.splitlines()) == len(names)
-    assert build_wheel(tmp_path / "again").read_bytes() == wheel.read_bytes()  # reproducible
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-         "--target", str(target), str(wheel)],
-        check=True,
-    )  # fmt: skip
-    assert (target / "vfx_ingest" / "backends" / "modal" / "app.py").is_file()
 
 
 class Sink:

@@ -67,6 +67,25 @@ class RunpodSettings(BaseModel):
     api_key: SecretStr | None = Field(None, description="RunPod API key (secret).")
     endpoint_id: str | None = Field(None, description="Serverless endpoint to run jobs on.")
     api_url: str = Field("https://api.runpod.ai/v2", description="Serverless REST base URL.")
+    rest_url: str = Field(
+        "https://rest.runpod.io/v1", description="RunPod REST API for templates and endpoints."
+    )
+    image: str | None = Field(None, description="Worker image to build and push, with its tag.")
+    gpu_types: list[str] = Field(
+        default_factory=lambda: ["NVIDIA GeForce RTX 4090", "NVIDIA RTX A5000"],
+        description="GPU types the endpoint may use, in order of preference.",
+    )
+    network_volume_id: str | None = Field(None, description="Network volume for the endpoint.")
+    name: str = Field("vfx-ingest", description="Endpoint name (the template adds -worker).")
+    workers_max: int = Field(3, ge=1, description="Most workers the endpoint runs at once.")
+    idle_timeout_s: int = Field(5, ge=1, description="Seconds an idle worker stays up.")
+    execution_timeout_s: int = Field(
+        3600, ge=10, description="RunPod stops a job running longer than this."
+    )
+    job_timeout_s: float = Field(
+        7200, gt=0, description="The client cancels a job not finished after this (queue too)."
+    )
+    poll_interval_s: float = Field(1.0, gt=0, description="Seconds between status polls.")
 
 
 class S3Settings(BaseModel):
@@ -76,6 +95,17 @@ class S3Settings(BaseModel):
     prefix: str = Field("vfx-ingest/", description="Key prefix for everything we store.")
     access_key_id: SecretStr | None = Field(None, description="Access key id (secret).")
     secret_access_key: SecretStr | None = Field(None, description="Secret access key (secret).")
+    access: Literal["auto", "presigned", "volume"] = Field(
+        "auto",
+        description="How workers reach objects: presigned URLs, or files on a mounted volume "
+        "(auto: volume for RunPod's S3 API, which has no presigned URLs).",
+    )
+    multipart_chunk_mb: int = Field(
+        64, ge=5, le=500, description="Part size of multipart transfers (MB)."
+    )
+    url_ttl_s: int = Field(
+        3600, ge=60, le=604800, description="Expiry of presigned URLs handed to workers."
+    )
 
 
 class CostSettings(BaseModel):
@@ -188,6 +218,9 @@ class Settings(BaseSettings):
     )
     models_registry: Path | None = Field(
         None, description="Extra model registry TOML (in-house models), merged by id."
+    )
+    max_workers: int = Field(
+        4, ge=1, description="Concurrent remote jobs when a chunkable stage fans out."
     )
     runpod: RunpodSettings = Field(default_factory=RunpodSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
@@ -371,3 +404,28 @@ def _description(key: str) -> str | None:
         model = field.annotation
     field = model.model_fields.get(parts[-1])
     return field.description if field else None
+
+
+def save_user_values(values: dict[str, Any]) -> Path:
+    """Set dotted keys (``{"runpod.endpoint_id": "abc"}``) in the user config file, keeping
+    every other key, comment and its layout (tomlkit); written atomically."""
+    import tomlkit
+
+    from . import atomic
+
+    path = user_config_path()
+    try:
+        document = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"cannot read config ({exc})", where=str(path)) from exc
+    for dotted, value in values.items():
+        *tables, leaf = dotted.split(".")
+        table: Any = document
+        for name in tables:
+            if name not in table:
+                table[name] = tomlkit.table()
+            table = table[name]
+        table[leaf] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, tomlkit.dumps(document), fsync=True)
+    return path

@@ -1,11 +1,10 @@
-"""This package, as it is imported now, packed as a wheel for remote worker images.
+"""A wheel of the vfx-ingest that is running now, for worker images.
 
-A worker must run the client's own code (the job schema, the stages), and users run from
-a PyPI install as often as from a checkout, where no build backend is at hand. So the
-wheel is assembled from the imported package's files and the installed distribution's
-metadata (its dependencies and extras), following PEP 427: a zip with a ``.dist-info``
-folder whose ``RECORD`` lists every file's urlsafe-base64 sha256. Entries carry a fixed
-date, so unchanged code gives a byte-identical wheel (and a cached image layer).
+A remote worker must speak the client's job schema, so its image gets exactly this code:
+the package's files as imported here plus the installed distribution's metadata (name,
+version, dependencies and extras). No build backend or network is needed, which also
+makes it work from an editable checkout. Format: PEP 427 (``RECORD`` with urlsafe-base64
+sha256 digests).
 """
 
 from __future__ import annotations
@@ -13,54 +12,39 @@ from __future__ import annotations
 import base64
 import hashlib
 import zipfile
-from importlib import metadata
 from pathlib import Path
 
 from . import __version__
-from .errors import BadInput
 
-DISTRIBUTION = "vfx-ingest"
-PACKAGE = "vfx_ingest"
-_EPOCH = (2020, 1, 1, 0, 0, 0)
+NAME = "vfx-ingest"
+DIST = "vfx_ingest"
 
 
-def _metadata_text() -> str:
-    """METADATA of the installed distribution, with this code's version."""
+def _metadata() -> str:
+    from importlib import metadata
+
     try:
-        text = metadata.distribution(DISTRIBUTION).read_text("METADATA") or ""
+        return metadata.distribution(NAME).read_text("METADATA") or ""
     except metadata.PackageNotFoundError:
-        text = ""
-    if not text:
-        raise BadInput(
-            "vfx-ingest is not installed as a package here, so its dependencies are unknown",
-            fix="Install it (pip install -e . in a checkout) and try again",
-        )
-    lines = [
-        f"Version: {__version__}" if line.startswith("Version:") else line
-        for line in text.splitlines()
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _package_files() -> list[tuple[str, bytes]]:
-    root = Path(__file__).resolve().parent
-    return [
-        (f"{PACKAGE}/{path.relative_to(root).as_posix()}", path.read_bytes())
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    ]
-
-
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"sha256={digest}"
+        return ""
 
 
 def build_wheel(dest_dir: Path) -> Path:
-    """Write ``vfx_ingest-<version>-py3-none-any.whl`` into ``dest_dir``; its path."""
-    info = f"{PACKAGE}-{__version__}.dist-info"
-    files = _package_files()
-    files.append((f"{info}/METADATA", _metadata_text().encode()))
+    """Write ``vfx_ingest-<version>-py3-none-any.whl`` into ``dest_dir``; return its path."""
+    package = Path(__file__).resolve().parent
+    meta = _metadata()
+    lines = [line for line in meta.splitlines() if not line.startswith("Version:")]
+    if not any(line.startswith("Name:") for line in lines):
+        lines.insert(0, f"Name: {NAME}")
+        lines.insert(0, "Metadata-Version: 2.1")
+    lines.insert(2, f"Version: {__version__}")
+    info = f"{DIST}-{__version__}.dist-info"
+    files: list[tuple[str, bytes]] = [
+        (f"{DIST}/{path.relative_to(package).as_posix()}", path.read_bytes())
+        for path in sorted(package.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    ]
+    files.append((f"{info}/METADATA", ("\n".join(lines) + "\n").encode()))
     files.append(
         (
             f"{info}/WHEEL",
@@ -71,13 +55,19 @@ def build_wheel(dest_dir: Path) -> Path:
     files.append(
         (f"{info}/entry_points.txt", b"[console_scripts]\nvfx-ingest = vfx_ingest.cli:main\n")
     )
-    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n" for name, data in files)
-    files.append((f"{info}/RECORD", (record + f"{info}/RECORD,,\n").encode()))
+    record = [f"{name},sha256={_b64(data)},{len(data)}" for name, data in files]
+    record.append(f"{info}/RECORD,,")
+    files.append((f"{info}/RECORD", ("\n".join(record) + "\n").encode()))
     dest_dir.mkdir(parents=True, exist_ok=True)
-    wheel = dest_dir / f"{PACKAGE}-{__version__}-py3-none-any.whl"
+    wheel = dest_dir / f"{DIST}-{__version__}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files:
-            entry = zipfile.ZipInfo(name, date_time=_EPOCH)
+            # A fixed timestamp: the same code gives the same wheel (and image layer).
+            entry = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             entry.external_attr = 0o644 << 16
             archive.writestr(entry, data, zipfile.ZIP_DEFLATED)
     return wheel
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()

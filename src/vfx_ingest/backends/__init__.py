@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 # name -> (module, class, one-line description)
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "local": ("vfx_ingest.backends.local", "LocalBackend", "this machine (CUDA or CPU)"),
+    "runpod-serverless": (
+        "vfx_ingest.backends.runpod_serverless",
+        "RunpodServerlessBackend",
+        "RunPod serverless GPU workers (`vfx-ingest deploy runpod-serverless` first)",
+    ),
     "modal": (
         "vfx_ingest.backends.modal.backend",
         "ModalBackend",
@@ -22,7 +27,7 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
 
 
 def backend_class(name: str) -> type[Backend]:
-    """The class of the backend called ``name`` (its module imported now, not before)."""
+    """The class of the backend called ``name`` (its module imported only now)."""
     import importlib
 
     try:

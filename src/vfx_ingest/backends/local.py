@@ -10,6 +10,7 @@ from ..job import Event, Job, JobResult, StageEvent
 from ..worker import EventFn, execute
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..cost.meter import CostMeter
 
 

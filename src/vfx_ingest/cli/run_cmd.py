@@ -36,6 +36,8 @@ Examples:
 
   vfx-ingest run clip.mp4 --stages depth --backend runpod-serverless --max-cost 2.50
 
+  vfx-ingest run clip.mp4 --backend runpod-serverless --max-workers 8
+
   vfx-ingest run clip.mp4 --backend modal --gpu L40S     # after `vfx-ingest deploy modal`
 
 On success stdout holds the shot folder's path (or, with --json, JSON lines only).
@@ -95,6 +97,12 @@ def run(
         Literal["auto", "cpu", "cuda"] | None,
         typer.Option("--device", help="Local device for GPU-capable stages."),
     ] = None,
+    max_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--max-workers", min=1, help="Remote jobs at once when a stage fans out over chunks."
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Rerun stages even when their cache matches.")
     ] = False,
@@ -135,7 +143,9 @@ def run(
         from ..errors import StageFailed
         from .progress import HumanProgress, JsonProgress
 
-        settings = load_settings(stages=stages, backend=backend, device=device)
+        settings = load_settings(
+            stages=stages, backend=backend, device=device, max_workers=max_workers
+        )
         params = given_params(given)
         request = pipeline.RunRequest(
             clip=clip,
