@@ -8,6 +8,7 @@ The environment holds the app's spec and the worker environment, as the image do
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -35,6 +36,10 @@ class PipeSink:
 def main() -> None:
     cls_name, models, version, folder, fd = sys.argv[1:]
     signal.signal(signal.SIGUSR1, _cancelled)
+    # Each Modal container has its own kernel: a file lock taken in one is not seen by
+    # another on the same volume. These containers share this machine's kernel, so their
+    # locks are made container-local the same way (one input per container here).
+    fcntl.flock = lambda fd, operation: None
     if os.environ.get("VFX_TEST_STAGES"):
         sys.path.insert(0, str(Path(__file__).parent))
         from modal_stages import register

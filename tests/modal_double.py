@@ -130,9 +130,11 @@ class Spawned:
 class FakeCall:
     """A running input: the container process, its events and its answer."""
 
-    def __init__(self, ref: ClassRef, models: str, args: tuple, env: dict[str, str], tmp: Path):
+    def __init__(
+        self, ref: ClassRef, models: str, args: tuple, env: dict[str, str], tmp: Path, n: int
+    ):
         job_json, events, version = args
-        self.object_id = f"fc-{len(list(tmp.glob('call-*')))}"
+        self.object_id = f"fc-{n}"
         self.folder = tmp / f"call-{self.object_id}"
         self.folder.mkdir(parents=True)
         (self.folder / "job.json").write_text(job_json)
@@ -209,7 +211,7 @@ class FakeModal:
     billing_rows: list[dict[str, Any]] = field(default_factory=list)
     billing_queries: list[tuple[datetime, datetime, list[str]]] = field(default_factory=list)
     ephemeral_runs: list[str] = field(default_factory=list)
-    on_spawn: Callable[[FakeCall], None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check_token(self) -> None:
         if not self.token:
@@ -244,13 +246,14 @@ class FakeModal:
         yield FakeQueue()
 
     def spawn(self, cls: ClassRef, *, gpu: str | None, models: str, args: tuple) -> FakeCall:
-        self.spawned.append(Spawned(cls.name, gpu, models, json.loads(args[0])))
+        with self.lock:
+            self.spawned.append(Spawned(cls.name, gpu, models, json.loads(args[0])))
         env = {k: v for k, v in os.environ.items() if not k.startswith("VFX_INGEST_")}
         env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
-        call = FakeCall(cls, models, args, env, self.root / ".calls")
-        self.calls.append(call)
-        if self.on_spawn is not None:
-            self.on_spawn(call)
+        with self.lock:  # chunks are spawned from several threads
+            n = len(self.calls)
+            call = FakeCall(cls, models, args, env, self.root / ".calls", n)
+            self.calls.append(call)
         return call
 
     def deploy(self, built: BuiltApp, environment: str | None, *, logs: bool) -> str:

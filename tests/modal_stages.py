@@ -1,6 +1,6 @@
-"""A stage for the Modal backend's tests, registered in the test process and, through
+"""Stages for the Modal backend's tests, registered in the test process and, through
 ``VFX_TEST_STAGES=1``, in the double's containers (no stage of ours loads weights and uses
-a GPU yet).
+a GPU yet): ``tint`` below, and ``frames`` (chunkable) from remote_stages.py.
 
 ``tint`` reads the plate and the weights of ``vda-base`` (whatever bytes the test put in
 the Hub cache) and writes, per frame, a line with the frame's and the weights' sha256: its
@@ -50,4 +50,7 @@ TINT = StageSpec(
 
 
 def register() -> None:
+    from remote_stages import FRAMES
+
     REGISTRY["tint"] = TINT
+    REGISTRY["frames"] = FRAMES

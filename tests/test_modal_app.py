@@ -20,7 +20,7 @@ from vfx_ingest import __version__
 from vfx_ingest.backends.modal import spec as modal_spec
 from vfx_ingest.backends.modal.app import SPEC_ENV, build_app
 from vfx_ingest.backends.modal.gpus import GPU_TYPES, class_name, gpu_for, parse_gpu
-from vfx_ingest.backends.modal.spec import WHEELS_DIR, app_spec
+from vfx_ingest.backends.modal.spec import REGISTRY_PATH, WHEELS_DIR, app_spec
 from vfx_ingest.config import load_settings
 from vfx_ingest.digest import file_digest
 from vfx_ingest.errors import BadInput
@@ -134,6 +134,17 @@ def test_gpu_setting_moves_gpu_stages_and_an_ephemeral_app_is_tagged_with_its_ru
     assert spec.tags == {"vfx-ingest-app": "vfx-ingest", "vfx-ingest-run": "abc123"}
     info = build_app(spec, wheel).classes["GpuH100x2"]._get_class_service_function().info()
     assert info.gpus == [("H100", 2)]
+
+
+def test_an_in_house_model_registry_goes_into_the_image(wheel, tmp_path, monkeypatch):
+    registry = tmp_path / "studio.toml"
+    registry.write_text("")
+    monkeypatch.setenv("VFX_INGEST_MODELS_REGISTRY", str(registry))
+    spec = app_spec(load_settings(), wheel=wheel.name)
+    built = build_app(spec, wheel, registry)
+    commands = dockerfile(built.classes["Cpu"]._get_class_service_function()._spec_.image)
+    assert f"COPY {registry} {REGISTRY_PATH}" in commands
+    assert f"ENV VFX_INGEST_MODELS_REGISTRY={REGISTRY_PATH}" in commands
 
 
 @pytest.mark.parametrize(

@@ -243,7 +243,7 @@ def test_ctrl_c_cancels_the_call_and_the_next_run_completes(deployed, tint, cli,
     )
 
     def ctrl_c_at_first_progress(event) -> None:
-        if isinstance(event, ProgressEvent) and event.stage == "tint":
+        if isinstance(event, ProgressEvent) and event.unit == "frames":
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -272,7 +272,7 @@ def test_a_cancel_request_stops_the_call(deployed, tint, cli, clips, tmp_path):
     cancel = threading.Event()
 
     def stop_at_first_progress(event) -> None:
-        if isinstance(event, ProgressEvent):
+        if isinstance(event, ProgressEvent) and event.unit == "frames":
             cancel.set()  # what a cost limit or a signal handler does
 
     request = pipeline.RunRequest(
@@ -307,10 +307,12 @@ def test_a_download_that_does_not_match_its_digest_is_refused(
     assert ShotFolder(shot).load_manifest().stages["ingest"].status == "failed"  # type: ignore[union-attr]
 
     monkeypatch.setattr(FakeVolume, "read", real_read)
+    (remote,) = (deployed.root / "vfx-shots").glob("shot-*/shot.json")
+    finished = json.loads(remote.read_text())["stages"]["ingest"]["finished_at"]
     again = cli("run", clip, "--shot", shot, "--backend", "modal", "--json")
     assert again.exit_code == 0, again.stderr
     # The remote stage was done: the worker found it cached and only the download ran.
-    assert cli.json_lines(again.stdout)[-2]["status"] == "cached"
+    assert json.loads(remote.read_text())["stages"]["ingest"]["finished_at"] == finished
     assert len(list((shot / "plate").iterdir())) == 6
 
 
@@ -392,3 +394,31 @@ def test_the_cost_meter_gets_the_worker_rate_and_stops_the_call_at_the_limit(
             job, lambda event: None, threading.Event(), meter=CostMeter(1.0, threading.Event())
         )
     assert len(deployed.calls) == 1
+
+
+def test_a_chunkable_stage_fans_out_over_calls_and_is_stitched_here(
+    deployed, cli, clips, tmp_path, monkeypatch
+):
+    from remote_stages import FRAMES
+
+    monkeypatch.setitem(REGISTRY, "frames", FRAMES)
+    monkeypatch.setenv("VFX_TEST_STAGES", "1")
+    clip, shot = clips(frames=12), tmp_path / "shot"
+    assert cli("run", clip, "--shot", shot).exit_code == 0
+    assert cli("deploy", "modal").exit_code == 0
+    args = ("--stages", "frames", "--backend", "modal", "--max-workers", "3", "--json")
+    result = cli("run", clip, "--shot", shot, *args)
+    assert result.exit_code == 0, result.stderr
+
+    ranges = sorted(tuple(s.job["stages"][0]["frames"]) for s in deployed.spawned)
+    assert ranges == [(1001, 1004), (1003, 1008), (1007, 1012)]  # 3 chunks, overlap 2
+    assert all(s.cls == "Cpu" for s in deployed.spawned)
+    marks = {p.name: p.read_text() for p in (shot / "marks").iterdir()}
+    assert len(marks) == 12
+    assert marks["marks.1002.txt"] == "1001-1004" and marks["marks.1005.txt"] == "1003-1008"
+    assert marks["marks.1012.txt"] == "1007-1012"
+    record = cli.json_lines(result.stdout)[-1]["records"][-1]
+    assert record["stage"] == "frames" and len(record["stats"]["chunks"]) == 3
+    chunk_seconds = sum(c["stats"]["modal"]["seconds"] for c in record["stats"]["chunks"])
+    assert record["wall_s"] == pytest.approx(chunk_seconds, abs=1e-3)
+    assert len(record["stats"]["modal"]["function_call"]) == 3

@@ -22,7 +22,7 @@ from typing import Any
 import modal
 
 from .container import Container, EventSink
-from .spec import WHEELS_DIR, AppSpec
+from .spec import REGISTRY_PATH, WHEELS_DIR, AppSpec
 
 SPEC_ENV = "VFX_INGEST_MODAL_APP"
 
@@ -63,9 +63,10 @@ def _exit_container() -> None:
     os._exit(1)
 
 
-def build_image(spec: AppSpec, wheel: Path | None) -> modal.Image:
+def build_image(spec: AppSpec, wheel: Path | None, registry: Path | None = None) -> modal.Image:
     """The worker image. ``wheel`` is None only inside a container, where the image is
-    already built and only the app's shape matters."""
+    already built and only the app's shape matters; ``registry`` is the in-house model
+    registry the spec says the image holds."""
     image = modal.Image.debian_slim(python_version=spec.image.python_version)
     if spec.image.apt_packages:
         image = image.apt_install(*spec.image.apt_packages)
@@ -75,6 +76,8 @@ def build_image(spec: AppSpec, wheel: Path | None) -> modal.Image:
     if wheel is not None:
         image = image.add_local_file(wheel, f"{WHEELS_DIR}/{wheel.name}", copy=True)
         image = image.pip_install(spec.image.wheel_requirement)
+    if registry is not None and spec.image.registry:
+        image = image.add_local_file(registry, REGISTRY_PATH, copy=True)
     return image.env({**spec.worker_env, SPEC_ENV: spec.model_dump_json()})
 
 
@@ -85,10 +88,10 @@ class BuiltApp:
     classes: dict[str, modal.Cls]  # by name, as in the spec
 
 
-def build_app(spec: AppSpec, wheel: Path | None = None) -> BuiltApp:
+def build_app(spec: AppSpec, wheel: Path | None = None, registry: Path | None = None) -> BuiltApp:
     """The app for ``spec``; its classes are also this module's globals (see above)."""
     app = modal.App(spec.name, tags=spec.tags, include_source=False)
-    image = build_image(spec, wheel)
+    image = build_image(spec, wheel, registry)
     models = modal.Volume.from_name(
         spec.models_volume, environment_name=spec.environment, create_if_missing=True
     )

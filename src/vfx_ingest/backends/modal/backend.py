@@ -2,10 +2,10 @@
 
 Built in two steps, like every backend: the constructor checks what can be checked before
 the shot folder is touched (the SDK, a token, the GPU names, that the app is deployed and
-is this version), then :meth:`ModalBackend.run` hands the job to
-:class:`~.client.ModalClient`. With ``--ephemeral`` (``modal.ephemeral``) the app is built
-from this code and run for the duration of the job (``app.run()``) instead, which needs no
-deploy and is billed, and tagged, as its own app.
+is this version), then :meth:`ModalBackend.run` checks the models volume and runs the job
+through ``worker.execute`` with a :class:`~.client.ModalRunner`. With ``--ephemeral``
+(``modal.ephemeral``) the app is built from this code and run for the duration of the job
+(``app.run()``) instead, which needs no deploy and is billed, and tagged, as its own app.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from ...errors import BadInput
 from ...job import Job, JobResult
 from ...shot import ShotFolder
 from ...stages import get_stage
-from ...worker import EventFn
+from ...worker import EventFn, execute
 from . import billing, models_volume, seam
-from .client import ModalClient, Options, Workers
+from .client import ModalRunner, Options, Workers
 from .gpus import gpu_for, parse_gpu
 from .shots import read_deployed_spec
 from .spec import AppSpec, app_spec
@@ -67,29 +67,42 @@ class ModalBackend:
         rate = _Rates(self.settings)
         if meter is not None and meter.limit_usd is not None:
             rate.check([self._gpu_of(request.name) for request in job.stages])
+        self._check_models(job)
+        options = Options(
+            environment=modal.environment,
+            poll_s=modal.poll_interval_s,
+            max_workers=self.settings.max_workers,
+            meter=meter,
+            rate=rate,
+        )
         with self._workers(job) as workers:
-            client = ModalClient(
-                self.calls,
-                workers,
-                self.shots,
-                lambda ids: self.calls.volume(
-                    modal.models_volume,
-                    modal.environment,
-                    create=False,
-                    missing_fix=models_volume.sync_fix(ids),
-                ),
-                Options(
-                    environment=modal.environment,
-                    poll_s=modal.poll_interval_s,
-                    meter=meter,
-                    rate=rate,
-                ),
-            )
+            runner = ModalRunner(job, self.calls, workers, self.shots, options, on_event)
             try:
-                result = client.run(job, on_event, cancel)
+                result = execute(job, on_event, cancel, runner=runner)
             finally:
                 self._tag_costs(job)
         return self._settle_costs(job, result)
+
+    def _check_models(self, job: Job) -> None:
+        """The models of the stages that will run are in the models volume, as planned:
+        checked before anything is sent (exit 2 with the sync command)."""
+        from ...cost.budget import pending_stages
+
+        wanted: set[str] = set()
+        for request in pending_stages(job):
+            spec = get_stage(request.name)
+            wanted |= set(spec.selected_models(spec.params.model_validate(request.params)))
+        refs = [ref for ref in job.models if ref.id in wanted]
+        if not refs:
+            return
+        modal = self.settings.modal
+        volume = self.calls.volume(
+            modal.models_volume,
+            modal.environment,
+            create=False,
+            missing_fix=models_volume.sync_fix([ref.id for ref in refs]),
+        )
+        models_volume.require(volume, refs)
 
     def _gpu_of(self, stage: str) -> str | None:
         """The GPU a stage will run on (the deployed class's, or the settings')."""
@@ -117,7 +130,7 @@ class ModalBackend:
         with tempfile.TemporaryDirectory(prefix="vfx-ingest-wheel-") as tmp:
             wheel = build_wheel(Path(tmp))
             spec = app_spec(self.settings, wheel=wheel.name, stages=stages, run_id=job.job_id)
-            built = build_app(spec, wheel)
+            built = build_app(spec, wheel, self.settings.models_registry)
             with self.calls.ephemeral(built, modal.environment) as classes:
                 yield Workers(spec, classes, run_id=job.job_id)
 

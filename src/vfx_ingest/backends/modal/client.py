@@ -1,26 +1,28 @@
-"""The client side of a Modal run: which stages go, and how each one goes and comes back.
+"""The client side of a Modal run: the stage runner ``worker.execute`` is given.
 
-For each stage of the job, in order, holding the local shot's lock:
+The worker makes the cache decision (a cached run starts nothing), stages the outputs,
+swaps them in and writes the records, as for every backend. For a stage that must run,
+:class:`ModalRunner`:
 
-1. the same cache decision the worker makes: a stage whose key matches and whose outputs
-   verify here is skipped, so a cached run never starts a container;
-2. the models it loads must be in the models volume in the planned version;
-3. the shot's copy in the shots volume gets what the stage reads (``shots.RemoteShot``);
-4. ``.spawn`` of a one-stage job on the app's class for the stage's GPU; the worker's
-   events come back through a queue while the call runs;
-5. the outputs are downloaded, checked against the record's sha256 digests, swapped into
-   the local shot, and the record is merged into the local ``shot.json``.
+1. makes the shot's copy in the shots volume hold what the stage reads
+   (``shots.RemoteShot.prepare``: the clip, upstream passes whose records differ);
+2. ``.spawn``s the stage's job on the app's class for the stage's GPU, or, for a chunkable
+   stage on a long plate, one job per frame-range chunk (``fanout``: at most
+   ``max_workers`` at once, stitched here); the worker's progress comes back through a
+   queue while the calls run;
+3. downloads the outputs into the staging folder (or each chunk's folder), every file
+   checked against the sha256 the worker recorded.
 
-Ctrl-C, a cancel, and any error cancel the call (``FunctionCall.cancel``): nothing keeps
-running. The remote stage records itself as interrupted and keeps its staging, so the next
-run resumes it.
+Ctrl-C, a cancel (``--max-cost``) and any error cancel the calls (``FunctionCall.cancel``):
+nothing keeps running. A remote stage records itself as interrupted and keeps its staging
+in the volume, so the next run resumes it.
 """
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,22 +30,21 @@ from typing import Any, Protocol
 
 from pydantic import TypeAdapter
 
-from ... import __version__, atomic, cache
+from ... import __version__, fanout
+from ...digest import FileDigest
 from ...errors import BadInput, StageFailed, VfxIngestError
-from ...job import Event, Job, JobResult, ProgressEvent, StageEvent, StageRequest
-from ...manifest import Manifest, StageRecord, utcnow
+from ...job import Event, Job, JobResult, ProgressEvent, StageRequest
+from ...manifest import FrameMap
 from ...shot import ShotFolder
-from ...stages import get_stage
-from ...stages.base import Cancelled, StageParams, StageSpec
-from ...worker import EventFn
-from . import models_volume
+from ...stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
+from ...worker import Ran
 from .gpus import parse_gpu
 from .seam import CallHandle, EventQueue, ModalCalls, VolumeCalls
 from .shots import RemoteShot
 from .spec import AppSpec, ClassSpec
 
-INTERRUPTED = "interrupted; the next run resumes where this one stopped"
 _EVENT = TypeAdapter(Event)
+Range = tuple[int, int]
 
 
 @dataclass
@@ -77,271 +78,243 @@ class Meter(Protocol):
 class Options:
     environment: str | None
     poll_s: float = 0.5
+    max_workers: int = 4
     meter: Meter | None = None
     # USD per second and price id of a worker with this GPU (None: CPU only).
     rate: Callable[[str | None], tuple[float, str]] | None = None
 
 
-class ModalClient:
+class ModalRunner:
+    """Runs each stage of ``job`` on Modal (see the module docstring)."""
+
     def __init__(
         self,
+        job: Job,
         calls: ModalCalls,
         workers: Workers,
         shots: VolumeCalls,
-        models: Callable[[list[str]], VolumeCalls],
         options: Options,
+        emit: Callable[[Event], None],
     ) -> None:
+        self.job = job
         self.calls = calls
         self.workers = workers
         self.shots = shots
-        self.models = models  # the models volume, looked up for these model ids
         self.options = options
+        self.emit = emit
 
-    def run(self, job: Job, on_event: EventFn, cancel: threading.Event) -> JobResult:
-        shot = ShotFolder(Path(job.shot))
-        remote = RemoteShot(self.shots, shot.root, self.workers.spec.shots_mount)
-        records: list[StageRecord] = []
-        with shot.lock():
-            manifest = shot.load_manifest() or shot.new_manifest()
-            if job.source is not None:
-                manifest.source = job.source
-            self._check_models(job, manifest, shot)
-            shot.save_manifest(manifest)
-            for request in job.stages:
-                spec, params, key = _decide(request, manifest, job, shot)
-                previous = manifest.stages.get(spec.name)
-                if not job.force and cache.is_fresh(previous, key, shot.root):
-                    assert previous is not None
-                    records.append(previous)
-                    on_event(StageEvent(stage=spec.name, status="cached", record=previous))
-                    continue
-                stage = _Stage(self, job, request, spec, params, shot, manifest, remote)
-                record = stage.run(on_event, cancel)
-                records.append(record)
-                if record.status == "failed":
-                    return JobResult(
-                        job_id=job.job_id, status="failed", records=records, error=record.error
-                    )
-        return JobResult(job_id=job.job_id, status="ok", records=records)
+    def device(self, job: Job, spec: StageSpec) -> str:
+        return "modal"  # the record gets the worker's own device name when it is done
 
-    def _check_models(self, job: Job, manifest: Manifest, shot: ShotFolder) -> None:
-        """Every model a stage that will run loads is in the models volume, as planned:
-        checked before anything is sent. A stage runs from the first one whose cache does
-        not hold (the ones after it read what it rewrites)."""
-        pending: list[StageRequest] = []
-        for index, request in enumerate(job.stages):
-            spec, _, key = _decide(request, manifest, job, shot)
-            if job.force or not cache.is_fresh(manifest.stages.get(spec.name), key, shot.root):
-                pending = job.stages[index:]
-                break
-        wanted = set()
-        for request in pending:
-            spec = get_stage(request.name)
-            wanted |= set(spec.selected_models(spec.params.model_validate(request.params)))
-        refs = [ref for ref in job.models if ref.id in wanted]
-        if refs:
-            models_volume.require(self.models([ref.id for ref in refs]), refs)
+    def run(self, ctx: StageContext, spec: StageSpec, params: StageParams) -> Ran:
+        stage = _Stage(self, ctx, spec, params)
+        ranges: list[Range] = []
+        if spec.chunking is not None and spec.stitch is not None and ctx.frames is not None:
+            ranges = fanout.plan_chunks(
+                ctx.frames.numbers(), spec.chunking, self.options.max_workers
+            )
+        if ranges:
+            ran = fanout.run_chunked(ctx, spec, ranges, stage.one, self.options.max_workers)
+            # The chunks ran side by side: what was billed is the sum of their times.
+            ran.wall_s = sum(
+                float(c["stats"]["modal"]["seconds"]) for c in ran.result.stats["chunks"]
+            )
+            ran.result.stats["modal"] = stage.summary(ran.wall_s)
+            return ran
 
+        def report(done: int, total: int) -> None:
+            ctx.on_progress(done, total, "")
 
-def _decide(
-    request: StageRequest, manifest: Manifest, job: Job, shot: ShotFolder
-) -> tuple[StageSpec, StageParams, str]:
-    """The stage, its params and its cache key as the shot stands (the worker's own)."""
-    spec = get_stage(request.name)
-    params = spec.params.model_validate(request.params)
-    return spec, params, cache.stage_key(spec, params, manifest, job.models, shot.root).key
+        return stage.one(None, ctx.staging, report, ctx.cancel_event)
 
 
 class _Stage:
-    """One stage of the run, sent to Modal and brought back."""
+    """One stage sent to Modal: one call, or one per chunk."""
 
     def __init__(
-        self,
-        client: ModalClient,
-        job: Job,
-        request: StageRequest,
-        spec: StageSpec,
-        params: StageParams,
-        shot: ShotFolder,
-        manifest: Manifest,
-        remote: RemoteShot,
+        self, runner: ModalRunner, ctx: StageContext, spec: StageSpec, params: StageParams
     ) -> None:
-        self.client = client
-        self.job = job
-        self.request = request
+        self.runner = runner
+        self.ctx = ctx
         self.spec = spec
-        self.shot = shot
-        self.manifest = manifest
-        self.remote = remote
+        self.params = params
         selected = spec.selected_models(params)
-        self.refs = [ref for ref in job.models if ref.id in selected]
-        self.entry, self.gpu = client.workers.target(spec.name)
-        self.started = False  # the worker said the stage started (a local record exists)
+        self.refs = [ref for ref in runner.job.models if ref.id in selected]
+        self.entry, self.gpu = runner.workers.target(spec.name)
+        manifest = ShotFolder(ctx.shot_root).load_manifest()
+        assert manifest is not None  # the worker has written it
+        self.remote = RemoteShot(runner.shots, ctx.shot_root, runner.workers.spec.shots_mount)
+        self.source = self.remote.prepare(
+            spec, manifest, lambda done, total: self._bytes("upload", done, total)
+        )
+        self.meter = _Ticker(runner.options, self.gpu or self.entry.gpu)
+        self.calls: list[str] = []
 
-    def run(self, on_event: EventFn, cancel: threading.Event) -> StageRecord:
-        source = self.remote.prepare(self.spec, self.manifest)
+    def one(
+        self,
+        frames: Range | None,
+        dest: Path,
+        report: Callable[[int, int], None],
+        stop: threading.Event,
+    ) -> Ran:
+        """Run the stage (or the chunk ``frames``) on Modal; its outputs into ``dest``."""
+        options = self.runner.options
         job = Job(
-            job_id=f"{self.job.job_id}-{self.spec.name}",
+            job_id=uuid.uuid4().hex,
             shot=self.remote.container_path,
-            source=source,
-            stages=[self.request],
+            source=self.source,
+            stages=[
+                StageRequest(
+                    name=self.spec.name, params=self.params.model_dump(mode="json"), frames=frames
+                )
+            ],
             models=self.refs,
             # --device applies on the worker as here: auto finds the class's GPU.
-            device=self.job.device if self.entry.gpu else "cpu",
-            force=self.job.force,
+            device=self.runner.job.device if self.entry.gpu else "cpu",
+            force=self.runner.job.force,
             backend="modal",
         )
-        options = self.client.options
-        gpu = self.gpu or self.entry.gpu
-        with self.client.calls.event_queue(options.environment) as events:
-            call = self.client.calls.spawn(
-                self.client.workers.cls(self.entry.name),
+        with self.runner.calls.event_queue(options.environment) as events:
+            call = self.runner.calls.spawn(
+                self.runner.workers.cls(self.entry.name),
                 gpu=self.gpu,
                 models=",".join(sorted(ref.id for ref in self.refs)),
                 args=(job.model_dump_json(), events.remote, __version__),
             )
+            self.calls.append(call.object_id)
             spawned = time.monotonic()
+            self.meter.start()
             try:
-                answer, final = self._follow(call, events, on_event, cancel, _Ticker(options, gpu))
-                return self._finish(answer, final, call, time.monotonic() - spawned, on_event)
-            except BaseException as exc:
+                answer = self._follow(call, events, report, stop)
+            except BaseException:
                 call.cancel()
-                self._abandon(exc, on_event)
                 raise
+        call_s = time.monotonic() - spawned
+        result = _result(answer, self.spec.name)
+        frame_map: FrameMap | None = None
+        if frames is None:
+            record = next((r for r in result.records if r.stage == self.spec.name), None)
+            if record is None:
+                raise StageFailed(f"the Modal worker returned no record for {self.spec.name}")
+            outputs, base, stats, device = record.outputs, "", record.stats, record.device
+            frame_map = result.frames if record.frames else None
+        else:
+            if not result.chunks:
+                raise StageFailed(f"the Modal worker returned no chunk for {self.spec.name}")
+            chunk = result.chunks[0]
+            outputs, base, stats, device = chunk.outputs, chunk.folder, chunk.stats, chunk.device
+        digests = self._download(outputs, base, dest)
+        if frames is None:
+            self.ctx.written.update(digests)  # the worker need not hash them again
+        seconds = float(answer.get("seconds", 0.0))
+        stats = {
+            **stats,
+            "modal": self.summary(seconds, call.object_id, call_s),
+            "cold_start_s": answer.get("cold_start_s", 0.0),
+        }
+        return Ran(StageResult(frames=frame_map, stats=stats), device=device, wall_s=seconds)
+
+    def summary(self, seconds: float, call: str | None = None, call_s: float | None = None) -> dict:
+        """``stats.modal``: where it ran and for how long (GPU seconds are what is billed
+        per GPU)."""
+        workers = self.runner.workers
+        gpu = self.gpu or self.entry.gpu
+        count = parse_gpu(gpu).count if gpu else 0
+        stats: dict[str, Any] = {
+            "app": workers.spec.name,
+            "class": self.entry.name,
+            "gpu": gpu,
+            "function_call": call or self.calls,
+            "shot": self.remote.key,
+            "seconds": round(seconds, 3),
+            "gpu_seconds": round(seconds * count, 3),
+        }
+        if call_s is not None:
+            stats["call_s"] = round(call_s, 3)
+        if workers.run_id:
+            stats["run"] = workers.run_id
+        return stats
 
     def _follow(
         self,
         call: CallHandle,
         events: EventQueue,
-        on_event: EventFn,
-        cancel: threading.Event,
-        ticker: _Ticker,
-    ) -> tuple[dict[str, Any], StageEvent | None]:
-        """Relay the worker's events until the call answers; its last stage event (done,
-        cached or failed) is held back until the outputs are here."""
-        final: StageEvent | None = None
-        poll = self.client.options.poll_s
+        report: Callable[[int, int], None],
+        stop: threading.Event,
+    ) -> dict[str, Any]:
+        """Relay the worker's progress until the call answers. Its stage events are not
+        relayed: the local worker reports the stage itself, once the outputs are here."""
+        poll = self.runner.options.poll_s
         while True:
-            ticker.tick()  # a cost limit sets ``cancel``
-            if cancel.is_set():
+            self.meter.tick()  # a cost limit sets the run's cancel event
+            if stop.is_set() or self.ctx.cancel_event.is_set():
                 raise Cancelled(f"{self.spec.name} was cancelled")
             for item in events.get_many(100, poll):
-                final = self._relay(item, on_event) or final
+                self._relay(item, report)
             answer = call.result(timeout=0)
             if answer is not None:
-                ticker.tick()
+                self.meter.tick()
                 # The worker flushed its last events before answering.
                 while items := events.get_many(100, 0.05):
                     for item in items:
-                        final = self._relay(item, on_event) or final
-                return answer, final
+                        self._relay(item, report)
+                return answer
 
-    def _relay(self, item: dict[str, Any], on_event: EventFn) -> StageEvent | None:
+    def _relay(self, item: dict[str, Any], report: Callable[[int, int], None]) -> None:
         event = _EVENT.validate_python(item)
-        if isinstance(event, ProgressEvent):
-            on_event(event)
-            return None
-        if event.status != "started":
-            return event
-        if event.record is not None:
-            self.manifest.stages[self.spec.name] = event.record
-            self.shot.save_manifest(self.manifest)
-            self.started = True
-        on_event(event)
-        return None
+        if isinstance(event, ProgressEvent) and event.unit == "frames":
+            report(event.done, event.total)
 
-    def _finish(
-        self,
-        answer: dict[str, Any],
-        final: StageEvent | None,
-        call: CallHandle,
-        call_s: float,
-        on_event: EventFn,
-    ) -> StageRecord:
-        if "error" in answer:
-            error = answer["error"]
-            exc: VfxIngestError = (
-                BadInput(error["line"]) if error["exit_code"] == 2 else StageFailed(error["line"])
-            )
-            raise exc
-        result = JobResult.model_validate(answer["result"])
-        record = next(r for r in result.records if r.stage == self.spec.name)
-        record.stats["modal"] = self._modal_stats(answer, call, call_s)
-        record.stats["cold_start_s"] = answer.get("cold_start_s", 0.0)
-        if record.status == "done":
-            remote_manifest = self.remote.read_manifest()
-            record.outputs = self._download(record, on_event)
-            if remote_manifest is not None and remote_manifest.frames is not None:
-                self.manifest.frames = remote_manifest.frames
-        self.manifest.stages[self.spec.name] = record
-        self.shot.save_manifest(self.manifest)
-        status = final.status if final is not None else record.status
-        on_event(StageEvent(stage=self.spec.name, status=status, record=record))  # type: ignore[arg-type]
-        return record
+    def _download(self, outputs: dict[str, FileDigest], base: str, dest: Path) -> dict:
+        total = sum(d.size for d in outputs.values())
+        done = [0]
+        lock = threading.Lock()
 
-    def _download(self, record: StageRecord, on_event: EventFn) -> dict:
-        """The outputs into this stage's local staging, checked, then swapped into place."""
-        staging = self.shot.staging_dir(self.spec.name, record.cache_key)
-        staging.mkdir(parents=True, exist_ok=True)
-        atomic.remove_leftovers(staging)
+        def on_bytes(count: int) -> None:
+            with lock:
+                done[0] += count
+                self._bytes("download", done[0], total)
 
-        def progress(done: int, total: int) -> None:
-            on_event(
-                ProgressEvent(stage=self.spec.name, done=done, total=total, message="download")
-            )
+        if total:
+            self._bytes("download", 0, total)
+        return self.remote.download(outputs, dest, base, on_bytes)
 
-        digests = self.remote.download(record, staging, progress)
-        for pass_name in self.spec.produces:
-            if (staging / pass_name).is_dir():
-                atomic.swap_dir(staging / pass_name, self.shot.pass_dir(pass_name))
-        shutil.rmtree(staging, ignore_errors=True)
-        return digests
+    def _bytes(self, what: str, done: int, total: int) -> None:
+        self.runner.emit(
+            ProgressEvent(stage=self.spec.name, done=done, total=total, message=what, unit="bytes")
+        )
 
-    def _modal_stats(self, answer: dict[str, Any], call: CallHandle, call_s: float) -> dict:
-        seconds = float(answer.get("seconds", 0.0))
-        gpu = self.gpu or self.entry.gpu
-        count = parse_gpu(gpu).count if gpu else 0
-        stats = {
-            "app": self.client.workers.spec.name,
-            "class": self.entry.name,
-            "gpu": gpu,
-            "function_call": call.object_id,
-            "shot": self.remote.key,
-            "seconds": seconds,
-            "gpu_seconds": round(seconds * count, 3),
-            "call_s": round(call_s, 3),
-        }
-        if self.client.workers.run_id:
-            stats["run"] = self.client.workers.run_id
-        return stats
 
-    def _abandon(self, exc: BaseException, on_event: EventFn) -> None:
-        """The call was cancelled or failed: say so in the local record."""
-        if not self.started:
-            return
-        record = self.manifest.stages[self.spec.name]
-        if record.status != "running":
-            return
-        interrupted = isinstance(exc, KeyboardInterrupt | Cancelled)
-        record.status = "failed"
-        record.error = INTERRUPTED if interrupted else str(exc)
-        record.finished_at = utcnow()
-        self.shot.save_manifest(self.manifest)
-        on_event(StageEvent(stage=self.spec.name, status="failed", record=record))
+def _result(answer: dict[str, Any], stage: str) -> JobResult:
+    """The worker's result; its error line as our error."""
+    if "error" in answer:
+        error = answer["error"]
+        exc: VfxIngestError = (
+            BadInput(error["line"]) if error["exit_code"] == 2 else StageFailed(error["line"])
+        )
+        raise exc
+    result = JobResult.model_validate(answer["result"])
+    if result.status != "ok":
+        raise StageFailed(f"{stage} failed on the Modal worker: {result.error}")
+    return result
 
 
 class _Ticker:
-    """Feeds the cost meter the call's time since it was spawned, at its worker's rate: a
-    bound above what Modal bills (which starts when the container does)."""
+    """Feeds the cost meter the calls' time since they were spawned, at the worker's rate:
+    a bound above what Modal bills (which starts when the container does). Chunks running
+    side by side each tick their own time."""
 
     def __init__(self, options: Options, gpu: str | None) -> None:
         self.meter = options.meter
-        self.last = time.monotonic()
+        self.last = threading.local()
         if self.meter is not None and options.rate is not None:
             self.meter.set_rate(*options.rate(gpu))
+
+    def start(self) -> None:
+        self.last.at = time.monotonic()
 
     def tick(self) -> None:
         now = time.monotonic()
         if self.meter is not None:
-            self.meter.tick(now - self.last)
-        self.last = now
+            self.meter.tick(now - self.last.at)
+        self.last.at = now

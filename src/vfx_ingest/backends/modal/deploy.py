@@ -47,7 +47,7 @@ def deploy_modal(settings: Settings, *, logs: bool = False) -> DeployReport:
     with tempfile.TemporaryDirectory(prefix="vfx-ingest-wheel-") as tmp:
         wheel = build_wheel(Path(tmp))
         spec = app_spec(settings, wheel=wheel.name)
-        built = build_app(spec, wheel)
+        built = build_app(spec, wheel, settings.models_registry)
         app_id = calls.deploy(built, spec.environment, logs=logs)
     shots = calls.volume(
         spec.shots_volume, spec.environment, create=True, missing_fix=seam.DEPLOY_FIX

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from ... import __version__, atomic
 from ...digest import FileDigest
 from ...errors import StageFailed
-from ...manifest import Manifest, SourceFile, StageRecord
+from ...manifest import Manifest, SourceFile
 from ...shot import MANIFEST_NAME
 from ...stages import SOURCE, producer_of
 from ...stages.base import StageSpec
@@ -37,7 +37,7 @@ SOURCE_DIR = ".source"
 APPS_DIR = ".vfx-ingest/apps"
 DOWNLOAD_JOBS = 8
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[int, int], None]  # (bytes done, bytes in all)
 
 
 def shot_key(root: Path) -> str:
@@ -99,11 +99,14 @@ class RemoteShot:
         except (ValidationError, ValueError):
             return None  # unreadable copy: rebuilt from the local records
 
-    def prepare(self, spec: StageSpec, local: Manifest) -> SourceFile | None:
-        """Send what ``spec`` reads and the copy lacks; write the copy's manifest. Returns
-        the clip as the worker sees it (None when the stage does not read it)."""
+    def prepare(
+        self, spec: StageSpec, local: Manifest, progress: ProgressFn | None = None
+    ) -> SourceFile | None:
+        """Send what ``spec`` reads and the copy lacks (``progress`` gets the bytes before
+        and after the batch); write the copy's manifest. Returns the clip as the worker
+        sees it (None when the stage does not read it)."""
         remote = self.read_manifest() or Manifest(tool_version=__version__)
-        uploads: list[tuple[Path | bytes, str]] = []
+        uploads: list[tuple[Path, str]] = []
         source = None
         if local.source is not None and SOURCE in spec.needs:
             source, clip = self._source(local.source)
@@ -122,7 +125,12 @@ class RemoteShot:
                 self.volume.remove(self.path(need))
                 uploads += [(self.local_root / rel, self.path(rel)) for rel in record.outputs]
             remote.stages[producer] = record
+        total = sum(Path(local_file).stat().st_size for local_file, _ in uploads)
+        if progress is not None and total:
+            progress(0, total)
         self.volume.upload(uploads)
+        if progress is not None and total:
+            progress(total, total)
         self.volume.upload([(remote.model_dump_json(indent=2).encode(), self.path(MANIFEST_NAME))])
         return source
 
@@ -134,23 +142,26 @@ class RemoteShot:
         return remote, None if sent else (Path(local.path), self.path(rel))
 
     def download(
-        self, record: StageRecord, dest: Path, progress: ProgressFn | None = None
+        self,
+        outputs: dict[str, FileDigest],
+        dest: Path,
+        base: str = "",
+        on_bytes: Callable[[int], None] | None = None,
     ) -> dict[str, FileDigest]:
-        """Fetch the record's outputs into ``dest`` (same relative paths), in parallel,
+        """Fetch ``outputs`` (relative to ``base`` in the copy) into ``dest``, in parallel,
         each checked against its sha256; files already there intact are kept (a resumed
         download). Returns their digests as they are on this disk."""
-        total = len(record.outputs)
-        done = 0
 
         def fetch(rel: str) -> tuple[str, FileDigest]:
-            expected = record.outputs[rel]
+            expected = outputs[rel]
             target = dest / rel
             known = _intact(target, expected)
             if known is None:
                 target.parent.mkdir(parents=True, exist_ok=True)
+                where = self.path(f"{base}/{rel}" if base else rel)
                 with atomic.target(target) as tmp, tmp.open("wb") as out:
                     hashing = _Hashing(out)
-                    self.volume.read(self.path(rel), hashing)
+                    self.volume.read(where, hashing)
                     got = hashing.sha256.hexdigest()
                     if got != expected.sha256 or hashing.size != expected.size:
                         raise StageFailed(
@@ -161,16 +172,12 @@ class RemoteShot:
                         )
                 st = target.stat()
                 known = FileDigest(sha256=got, size=st.st_size, mtime_ns=st.st_mtime_ns)
+            if on_bytes is not None:
+                on_bytes(expected.size)
             return rel, known
 
-        digests: dict[str, FileDigest] = {}
         with ThreadPoolExecutor(DOWNLOAD_JOBS, thread_name_prefix="download") as pool:
-            for rel, digest in pool.map(fetch, sorted(record.outputs)):
-                digests[rel] = digest
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-        return digests
+            return dict(pool.map(fetch, sorted(outputs)))
 
 
 def _intact(path: Path, expected: FileDigest) -> FileDigest | None:

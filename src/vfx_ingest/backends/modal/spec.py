@@ -29,8 +29,10 @@ SHOTS_MOUNT = "/vfx/shots"
 # Inside the models volume: models_dir and the Hub cache (models--org--repo/...).
 MODELS_SUBDIR = "vfx-ingest"
 HF_SUBDIR = "hf"
-# Where the wheel is copied in the image before pip installs it.
+# Where the wheel is copied in the image before pip installs it, and an in-house model
+# registry (settings.models_registry) the workers read.
 WHEELS_DIR = "/opt/vfx-ingest/wheels"
+REGISTRY_PATH = "/opt/vfx-ingest/registry.toml"
 # Tag keys: every app carries the app's name; an ephemeral app also its run's id.
 TAG_APP = "vfx-ingest-app"
 TAG_RUN = "vfx-ingest-run"
@@ -42,6 +44,7 @@ class ImageSpec(BaseModel):
     torch: str | None = Field(None, description="pip requirement, from PyPI (CUDA builds).")
     wheel: str = Field(description="File name of this package's wheel.")
     extras: list[str] = Field(default_factory=list, description="The stages' extras.")
+    registry: bool = Field(False, description="An in-house model registry is in the image.")
 
     @property
     def wheel_requirement(self) -> str:
@@ -77,11 +80,14 @@ class AppSpec(BaseModel):
     @property
     def worker_env(self) -> dict[str, str]:
         """The workers' environment: models resolve from the models volume, offline."""
-        return {
+        env = {
             "VFX_INGEST_MODELS_DIR": f"{self.models_mount}/{MODELS_SUBDIR}",
             "VFX_INGEST_HF_CACHE": f"{self.models_mount}/{HF_SUBDIR}",
             "HF_HUB_OFFLINE": "1",
         }
+        if self.image.registry:
+            env["VFX_INGEST_MODELS_REGISTRY"] = REGISTRY_PATH
+        return env
 
     def class_for(self, stage: str) -> ClassSpec:
         for spec in self.classes:
@@ -139,6 +145,7 @@ def app_spec(
             torch=torch_requirement() if "ml" in extras else None,
             wheel=wheel,
             extras=extras,
+            registry=settings.models_registry is not None,
         ),
         classes=sorted(classes.values(), key=lambda c: c.name),
         models_volume=modal.models_volume,
