@@ -44,7 +44,6 @@ from .shots import RemoteShot
 from .spec import AppSpec, ClassSpec
 
 _EVENT = TypeAdapter(Event)
-Range = tuple[int, int]
 
 
 @dataclass
@@ -108,24 +107,13 @@ class ModalRunner:
 
     def run(self, ctx: StageContext, spec: StageSpec, params: StageParams) -> Ran:
         stage = _Stage(self, ctx, spec, params)
-        ranges: list[Range] = []
-        if spec.chunking is not None and spec.stitch is not None and ctx.frames is not None:
-            ranges = fanout.plan_chunks(
-                ctx.frames.numbers(), spec.chunking, self.options.max_workers
-            )
-        if ranges:
-            ran = fanout.run_chunked(ctx, spec, ranges, stage.one, self.options.max_workers)
+        ran = fanout.run_stage(ctx, spec, stage.one, self.options.max_workers)
+        chunks = ran.result.stats.get("chunks")
+        if chunks is not None:
             # The chunks ran side by side: what was billed is the sum of their times.
-            ran.wall_s = sum(
-                float(c["stats"]["modal"]["seconds"]) for c in ran.result.stats["chunks"]
-            )
+            ran.wall_s = sum(float(c["stats"]["modal"]["seconds"]) for c in chunks)
             ran.result.stats["modal"] = stage.summary(ran.wall_s)
-            return ran
-
-        def report(done: int, total: int) -> None:
-            ctx.on_progress(done, total, "")
-
-        return stage.one(None, ctx.staging, report, ctx.cancel_event)
+        return ran
 
 
 class _Stage:
@@ -152,7 +140,7 @@ class _Stage:
 
     def one(
         self,
-        frames: Range | None,
+        frames: fanout.Range | None,
         dest: Path,
         report: Callable[[int, int], None],
         stop: threading.Event,
