@@ -79,7 +79,10 @@ def plan(request: RunRequest, settings: Settings) -> Job:
     params = {
         spec.name: stage_params(spec, settings, request.params.get(spec.name, {})) for spec in specs
     }
-    models = _models(specs, params, settings)
+    backend = request.backend or settings.backend
+    models = _models(
+        specs, params, settings, remote=getattr(backend_class(backend), "remote", True)
+    )
     shot = ShotFolder(request.shot or shot_folder_for(clip, settings))
     source = None
     if any("source" in spec.needs for spec in specs):
@@ -100,7 +103,7 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         models=models,
         device=request.device or settings.device,
         force=request.force,
-        backend=request.backend or settings.backend,
+        backend=backend,
     )
     if request.max_cost is not None:
         from .cost.budget import check_budget
@@ -116,15 +119,16 @@ def plan(request: RunRequest, settings: Settings) -> Job:
 
 
 def _models(
-    specs: list[StageSpec], params: dict[str, StageParams], settings: Settings
+    specs: list[StageSpec], params: dict[str, StageParams], settings: Settings, *, remote: bool
 ) -> list[ModelRef]:
-    """Every model the stages load, on this machine and intact (else BadInput, no work)."""
+    """Every model the stages load: on this machine and intact for a local run (else
+    BadInput, no work); named by digest for a remote one, whose workers hold the weights."""
     ids = [m for spec in specs for m in spec.selected_models(params[spec.name])]
     if not ids:
         return []
-    from .models.runtime import require
+    from .models.runtime import reference, require
 
-    return require(ids, settings)
+    return reference(ids, settings) if remote else require(ids, settings)
 
 
 def _known_source(shot: ShotFolder, clip: Path) -> FileDigest | None:

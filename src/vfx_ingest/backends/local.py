@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 class LocalBackend:
     name = "local"
+    remote = False
 
     def __init__(self, settings: Settings | None = None) -> None:
         """Nothing to configure: the device comes with each job."""

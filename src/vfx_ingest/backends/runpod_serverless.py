@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 class RunpodServerlessBackend:
     name = "runpod-serverless"
+    remote = True
 
     def __init__(self, settings: Settings) -> None:
         # Everything checkable is checked here, before the shot folder is touched.
