@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -163,10 +164,12 @@ def test_a_gpu_stage_reads_the_uploaded_plate_and_the_synced_model(
     (sent,) = [line for line in cli.json_lines(third.stdout) if line["type"] == "uploaded"]
     assert (sent["uploaded"], sent["skipped"]) == (1, 1)
 
-    # The plate is made here; the tint stage runs on Modal and must get it from us.
+    # The plate is made here; the tint stage runs on Modal and must get it from us. The
+    # weights need not be here any more: the workers read them from the volume.
     clip = clips(frames=6)
     shot = tmp_path / "shot"
     assert cli("run", clip, "--shot", shot).exit_code == 0
+    shutil.rmtree(tint)
     deploy = cli("deploy", "modal", "--json")  # now with tint's GPU class
     assert [c["name"] for c in json.loads(deploy.stdout)["classes"]] == ["Cpu", "GpuL4"]
     result = cli(

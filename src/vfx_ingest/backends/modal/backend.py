@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 class ModalBackend:
     name = "modal"
+    remote = True  # the workers read weights from the models volume, not this machine
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -67,7 +68,7 @@ class ModalBackend:
         rate = _Rates(self.settings)
         if meter is not None and meter.limit_usd is not None:
             rate.check([self._gpu_of(request.name) for request in job.stages])
-        self._check_models(job)
+        job = self._models(job)
         options = Options(
             environment=modal.environment,
             poll_s=modal.poll_interval_s,
@@ -83,26 +84,31 @@ class ModalBackend:
                 self._tag_costs(job)
         return self._settle_costs(job, result)
 
-    def _check_models(self, job: Job) -> None:
-        """The models of the stages that will run are in the models volume, as planned:
-        checked before anything is sent (exit 2 with the sync command)."""
+    def _models(self, job: Job) -> Job:
+        """The job with its models as the models volume holds them; BadInput (exit 2,
+        with the sync command) when a stage that will run needs one it lacks. Checked
+        before anything is sent."""
         from ...cost.budget import pending_stages
 
+        if not job.models:
+            return job
+        modal = self.settings.modal
+        try:
+            volume = self.calls.volume(
+                modal.models_volume, modal.environment, create=False, missing_fix=""
+            )
+            index = models_volume.read_index(volume)
+        except BadInput:
+            index = models_volume.Index()  # no volume yet: it holds nothing
+        job = job.model_copy(update={"models": models_volume.pinned(job.models, index)})
         wanted: set[str] = set()
         for request in pending_stages(job):
             spec = get_stage(request.name)
             wanted |= set(spec.selected_models(spec.params.model_validate(request.params)))
-        refs = [ref for ref in job.models if ref.id in wanted]
-        if not refs:
-            return
-        modal = self.settings.modal
-        volume = self.calls.volume(
-            modal.models_volume,
-            modal.environment,
-            create=False,
-            missing_fix=models_volume.sync_fix([ref.id for ref in refs]),
+        models_volume.require(
+            modal.models_volume, [ref for ref in job.models if ref.id in wanted], index
         )
-        models_volume.require(volume, refs)
+        return job
 
     def _gpu_of(self, stage: str) -> str | None:
         """The GPU a stage will run on (the deployed class's, or the settings')."""

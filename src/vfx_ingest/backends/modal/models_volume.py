@@ -69,23 +69,29 @@ def read_index(volume: VolumeCalls) -> Index:
         return Index()  # unreadable: every file is checked and sent again
 
 
-def missing(volume: VolumeCalls, refs: list[ModelRef]) -> list[str]:
-    """The models of ``refs`` the volume does not hold in the planned version."""
-    index = read_index(volume)
+def pinned(refs: list[ModelRef], index: Index) -> list[ModelRef]:
+    """``refs`` with the volume's digest where the planner had none (no lock, no copy on
+    this machine): the cache keys and the workers' checks then name the synced version."""
     return [
+        ref
+        if ref.digest is not None or ref.id not in index.models
+        else ModelRef(id=ref.id, digest=index.models[ref.id].digest)
+        for ref in refs
+    ]
+
+
+def require(volume_name: str, refs: list[ModelRef], index: Index) -> None:
+    """BadInput (with the sync command) unless the volume holds each model as planned."""
+    absent = [
         ref.id
         for ref in refs
         if ref.id not in index.models
         or (ref.digest is not None and index.models[ref.id].digest != ref.digest)
     ]
-
-
-def require(volume: VolumeCalls, refs: list[ModelRef]) -> None:
-    absent = missing(volume, refs)
     if absent:
         names = ", ".join(absent)
         raise BadInput(
-            f"the Modal volume {volume.name} does not hold {names} (as this run needs "
+            f"the Modal volume {volume_name} does not hold {names} (as this run needs "
             f"{'it' if len(absent) == 1 else 'them'})",
             fix=sync_fix(absent),
         )
