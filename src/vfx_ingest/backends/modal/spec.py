@@ -93,7 +93,10 @@ class AppSpec(BaseModel):
         for spec in self.classes:
             if stage in spec.stages:
                 return spec
-        raise BadInput(f"the Modal app has no worker for the {stage} stage")
+        raise BadInput(
+            f"the Modal app {self.name} has no worker for the {stage} stage",
+            fix="Run `vfx-ingest deploy modal` to deploy the stages you have now",
+        )
 
 
 def local_python() -> str:
