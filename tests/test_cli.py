@@ -106,7 +106,7 @@ def test_stage_option_flags_are_unique_across_stages():
 
     static = {
         *("--stages", "--shot", "--backend", "--device", "--force", "--json", "--quiet"),
-        *("--max-cost", "--gpu", "--refresh", "--usage", "--runs"),
+        *("--max-cost", "--gpu", "--refresh", "--usage", "--runs", "--max-workers"),
     }
     flags = [option_flag(s, f) for s in REGISTRY.values() for f in s.params.model_fields]
     assert len(flags) == len(set(flags)) and not static & set(flags)

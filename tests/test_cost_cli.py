@@ -35,17 +35,19 @@ def test_cost_json_ranks_backends_for_the_run_that_was_asked_for(cli, clips):
     local = next(e for e in estimates if e["backend"] == "local")
     assert local["usd"] == 0 and local["installed"] is True
     modal = [e for e in estimates if e["backend"] == "modal"]
-    assert all(e["installed"] is False and e["usd"] > 0 for e in modal)
+    assert all(e["installed"] is True and e["usd"] > 0 for e in modal)  # the backend exists (#7)
     assert [p["backend"] for p in summary["prices"]] == ["modal"]
 
 
 def test_cost_table_marks_estimate_only_backends_and_dates_the_prices(cli, clips):
     result = cli(
-        "cost", clips(frames=6), "--backend", "local,runpod-serverless", "--gpu", "cpu,A100"
-    )
+        "cost", clips(frames=6), "--backend", "local,runpod-serverless,runpod-pod", "--gpu",
+        "cpu,A100",
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "cheapest" in result.stdout and "fastest" in result.stdout
-    assert "runpod-serverless *" in result.stdout and "estimate only" in result.stdout
+    assert "runpod-pod *" in result.stdout and "estimate only" in result.stdout
+    assert "runpod-serverless *" not in result.stdout  # it runs jobs (#6)
     assert "prices runpod-serverless: bundled, as of 2026-06-08" in result.stdout
 
 

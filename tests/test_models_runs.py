@@ -167,3 +167,39 @@ def test_the_worker_refuses_weights_changed_after_planning(echo_stage, clips, tm
         worker.execute(job)
     assert "test-w" in error.value.line()
     assert not (tmp_path / "shot" / "echo").exists()
+
+
+def test_a_remote_run_names_models_by_their_locked_digest_without_local_weights(
+    echo_stage, isolated_config
+):
+    """Remote workers hold their own weights (image or volume): planning a remote run needs
+    no local copy, and the job carries the digest `models.lock` pins (the cache key's)."""
+    from vfx_ingest.backends.runpod_serverless import RunpodServerlessBackend
+    from vfx_ingest.models.lock import LockedFile, LockedModel, LockFile, write_lock
+
+    echo_stage.write_text(
+        registry_toml(
+            [
+                {
+                    "id": "test-w",
+                    "sources": ["https://example.invalid/"],
+                    "files": [{"path": "w.bin"}],
+                }
+            ]
+        )
+    )
+    locked = LockedModel(
+        source="https://example.invalid/",
+        files={"w.bin": LockedFile(sha256=sha256(V1), bytes=len(V1))},
+        digest="d" * 64,
+    )
+    write_lock(isolated_config / "models.lock", LockFile(models={"test-w": locked}))
+    assert RunpodServerlessBackend.remote
+    settings = load_settings()
+    with pytest.raises(BadInput, match="not downloaded"):
+        pipeline._models([ECHO], {"echo": EchoParams()}, settings, remote=False)
+    refs = pipeline._models([ECHO], {"echo": EchoParams()}, settings, remote=True)
+    assert [(r.id, r.digest) for r in refs] == [("test-w", "d" * 64)]
+    (isolated_config / "models.lock").unlink()
+    refs = pipeline._models([ECHO], {"echo": EchoParams()}, settings, remote=True)
+    assert [(r.id, r.digest) for r in refs] == [("test-w", None)]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .backends import get_backend
+from .backends import backend_class, get_backend
 from .backends.base import Backend
 from .config import Settings
 from .digest import FileDigest, file_digest
@@ -42,6 +42,8 @@ class RunRequest(BaseModel):
     max_cost: float | None = Field(
         None, ge=0, description="USD: refuse when the estimate is over, stop when spent."
     )
+    gpu: str | None = Field(None, description="GPU type for GPU stages on a remote backend.")
+    ephemeral: bool = Field(False, description="Modal: a temporary app, not the deployed one.")
 
 
 def shot_folder_for(clip: Path, settings: Settings) -> Path:
@@ -77,7 +79,10 @@ def plan(request: RunRequest, settings: Settings) -> Job:
     params = {
         spec.name: stage_params(spec, settings, request.params.get(spec.name, {})) for spec in specs
     }
-    models = _models(specs, params, settings)
+    backend = request.backend or settings.backend
+    models = _models(
+        specs, params, settings, remote=getattr(backend_class(backend), "remote", True)
+    )
     shot = ShotFolder(request.shot or shot_folder_for(clip, settings))
     source = None
     if any("source" in spec.needs for spec in specs):
@@ -98,12 +103,12 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         models=models,
         device=request.device or settings.device,
         force=request.force,
-        backend=request.backend or settings.backend,
+        backend=backend,
     )
     if request.max_cost is not None:
         from .cost.budget import check_budget
 
-        if not _meter_supported(get_backend(job.backend)):
+        if not _meter_supported(backend_class(job.backend)):
             raise BadInput(
                 f"the {job.backend} backend cannot stop at a cost limit",
                 fix="Run without --max-cost, or with a backend that can",
@@ -114,15 +119,16 @@ def plan(request: RunRequest, settings: Settings) -> Job:
 
 
 def _models(
-    specs: list[StageSpec], params: dict[str, StageParams], settings: Settings
+    specs: list[StageSpec], params: dict[str, StageParams], settings: Settings, *, remote: bool
 ) -> list[ModelRef]:
-    """Every model the stages load, on this machine and intact (else BadInput, no work)."""
+    """Every model the stages load: on this machine and intact for a local run (else
+    BadInput, no work); named by digest for a remote one, whose workers hold the weights."""
     ids = [m for spec in specs for m in spec.selected_models(params[spec.name])]
     if not ids:
         return []
-    from .models.runtime import require
+    from .models.runtime import reference, require
 
-    return require(ids, settings)
+    return reference(ids, settings) if remote else require(ids, settings)
 
 
 def _known_source(shot: ShotFolder, clip: Path) -> FileDigest | None:
@@ -149,8 +155,10 @@ def run(
     from .cost.meter import CostMeter
 
     cancel = cancel or threading.Event()
+    settings = backend_settings(request, settings)
+    # The backend checks its configuration before the plan prepares the shot folder.
+    backend = get_backend(request.backend or settings.backend, settings)
     job = plan(request, settings)
-    backend = get_backend(job.backend)
     meter = CostMeter(request.max_cost, cancel)
     ran: list[str] = []
 
@@ -178,7 +186,7 @@ def run(
     return result
 
 
-def _meter_supported(backend: Backend) -> bool:
+def _meter_supported(backend: Backend | type[Backend]) -> bool:
     """Whether the backend takes a CostMeter (see cost/meter.py for the contract)."""
     import inspect
 
@@ -218,3 +226,23 @@ def _record_actuals(
         history_rows(executed, manifest, job.job_id, job.shot, catalog),
     )
     return {r.stage: (r.cost_usd, r.price) for r in executed}
+
+
+def backend_settings(request: RunRequest, settings: Settings) -> Settings:
+    """Settings with this run's backend options (``--gpu``, ``--ephemeral``) applied."""
+    if request.gpu is None and not request.ephemeral:
+        return settings
+    name = request.backend or settings.backend
+    if name != "modal":
+        given = "--gpu" if request.gpu is not None else "--ephemeral"
+        raise BadInput(
+            f"{given} applies to the modal backend, and this run uses {name}",
+            fix="Add --backend modal, or leave the option out",
+        )
+    modal = settings.modal.model_copy(
+        update={
+            "gpu": request.gpu or settings.modal.gpu,
+            "ephemeral": request.ephemeral or settings.modal.ephemeral,
+        }
+    )
+    return settings.model_copy(update={"modal": modal})

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 class Backend(Protocol):
     name: str
+    # Remote backends run on machines with their own model store (an image or a volume):
+    # the planner then names models by their locked digests instead of requiring them here.
+    remote: bool
 
     def run(
         self,

@@ -5,15 +5,21 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from ..config import Settings
 from ..job import Event, Job, JobResult, StageEvent
 from ..worker import EventFn, execute
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..cost.meter import CostMeter
 
 
 class LocalBackend:
     name = "local"
+    remote = False
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        """Nothing to configure: the device comes with each job."""
 
     def run(
         self,

@@ -43,6 +43,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Download, verify and lock model weights.",
         "Info",
     ),
+    "deploy": (
+        "vfx_ingest.cli.deploy_cmd",
+        "Deploy remote workers: a RunPod serverless endpoint, or the Modal app.",
+        "Remote",
+    ),
+    "storage": (
+        "vfx_ingest.cli.storage_cmd",
+        "Object storage of remote runs: remove objects past their retention.",
+        "Remote",
+    ),
+    "worker": (
+        "vfx_ingest.cli.worker_cmd",
+        "Run a worker here: a local RunPod-compatible endpoint for development.",
+        "Remote",
+    ),
     "config": (
         "vfx_ingest.cli.config_cmd",
         "Show the configuration and where it comes from.",
@@ -94,6 +109,7 @@ app = typer.Typer(
     "  vfx-ingest run clip.mp4 --stages ingest --max-size 1920 --json\n"
     "  vfx-ingest cost clip.mp4 --stages depth\n"
     "  vfx-ingest status clip/\n"
+    "  vfx-ingest run clip.mp4 --backend runpod-serverless\n"
     "  vfx-ingest run --help        (every stage's options)\n\n"
     "Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.",
     no_args_is_help=True,

@@ -6,14 +6,15 @@ stage instead of redraw codes.
 
 from __future__ import annotations
 
+import threading
 import time
 from types import TracebackType
 from typing import Self
 
+from rich.filesize import decimal
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -62,30 +63,53 @@ class HumanProgress(LiveDisplay):
         self.progress = Progress(
             TextColumn("[bold]{task.description:<8}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("frames"),
+            TextColumn("{task.fields[amount]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=err,
             disable=not self.live,
         )
         self.tasks: dict[str, TaskID] = {}
+        self.transfers: dict[tuple[str, str], TaskID] = {}
+        self.lock = threading.Lock()  # remote runs report from transfer and chunk threads
 
     def __call__(self, event: Event) -> None:
+        with self.lock:
+            self._show(event)
+
+    def _show(self, event: Event) -> None:
         if isinstance(event, ProgressEvent):
+            if event.unit == "bytes":
+                self._transfer(event)
+                return
             # A stage's "note: ..." (e.g. a non-commercial licence) is worth a line of its own.
             if event.message.startswith("note: ") and not self.quiet:
                 line = escape(f"{event.stage}: {event.message}")
                 self.progress.console.print(f"[yellow]{line}[/]")
             task = self.tasks.get(event.stage)
             if task is not None:
-                self.progress.update(task, completed=event.done, total=event.total or None)
+                amount = f"{event.done}/{event.total} frames"
+                self.progress.update(
+                    task, completed=event.done, total=event.total or None, amount=amount
+                )
             return
         self._stage(event)
 
+    def _transfer(self, event: ProgressEvent) -> None:
+        """Uploads and downloads of remote runs: one bar each, in bytes."""
+        key = (event.stage, event.message)
+        amount = f"{decimal(event.done)}/{decimal(event.total)}"
+        task = self.transfers.get(key)
+        if task is None:
+            task = self.progress.add_task(f"{event.stage} {event.message}", amount=amount)
+            self.transfers[key] = task
+        self.progress.update(task, completed=event.done, total=event.total or None, amount=amount)
+        if event.total and event.done >= event.total:
+            self.progress.remove_task(self.transfers.pop(key))
+
     def _stage(self, event: StageEvent) -> None:
         if event.status == "started":
-            self.tasks[event.stage] = self.progress.add_task(event.stage, total=None)
+            self.tasks[event.stage] = self.progress.add_task(event.stage, total=None, amount="")
             return
         task = self.tasks.pop(event.stage, None)
         if task is not None:
@@ -98,11 +122,13 @@ class HumanProgress(LiveDisplay):
 
 
 class JsonProgress:
-    """JSON lines on stdout; progress thinned to ~10 per second per stage."""
+    """JSON lines on stdout; progress thinned to ~10 per second per stage (and per
+    transfer), the last one always kept."""
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
-        self.last: dict[str, float] = {}
+        self.last: dict[tuple[str, str, str], float] = {}
+        self.lock = threading.Lock()
 
     def __enter__(self) -> JsonProgress:
         return self
@@ -111,11 +137,13 @@ class JsonProgress:
         return None
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, ProgressEvent):
-            now = time.monotonic()
-            final = event.total and event.done >= event.total
-            noted = event.message.startswith("note: ")  # never thinned away
-            if not (final or noted) and now - self.last.get(event.stage, 0.0) < self.interval:
-                return
-            self.last[event.stage] = now
-        emit_json(event)
+        with self.lock:
+            if isinstance(event, ProgressEvent):
+                key = (event.stage, event.unit, event.message if event.unit == "bytes" else "")
+                now = time.monotonic()
+                final = event.total and event.done >= event.total
+                noted = event.message.startswith("note: ")  # never thinned away
+                if not (final or noted) and now - self.last.get(key, 0.0) < self.interval:
+                    return
+                self.last[key] = now
+            emit_json(event)

@@ -62,6 +62,26 @@ def require(model_ids: Iterable[str], settings: Settings) -> list[ModelRef]:
     return refs
 
 
+def reference(model_ids: Iterable[str], settings: Settings) -> list[ModelRef]:
+    """References for a remote run, whose workers hold their own copies: the digest from
+    ``models.lock`` when it pins the model, else from this machine's intact copy, else none
+    (the worker then checks only that the model is there). Unknown ids are BadInput."""
+    ids = list(dict.fromkeys(model_ids))
+    if not ids:
+        return []
+    registry, store = registry_for(settings), store_for(settings)
+    lock = store.lock
+    refs = []
+    for model_id in ids:
+        entry = registry.get(model_id)
+        if lock is not None and model_id in lock.models:
+            refs.append(ModelRef(id=model_id, digest=lock.models[model_id].digest))
+            continue
+        check = store.check(entry)
+        refs.append(ModelRef(id=model_id, digest=check.digest if check.status == "ok" else None))
+    return refs
+
+
 def resolve(refs: Iterable[ModelRef], settings: Settings) -> dict[str, Path]:
     """The local folder of each model, found without network, checked against its digest."""
     refs = list(refs)
