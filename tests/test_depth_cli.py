@@ -13,6 +13,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -141,3 +142,52 @@ def test_notes_are_never_thinned_from_json(capsys: pytest.CaptureFixture[str]) -
         (1, ""),
         (2, "note: vda-large weights are CC-BY-NC-4.0"),
     ]
+
+
+def test_depth_fans_out_over_remote_chunk_jobs(
+    cli, clips, synced_models: Path, s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Depth in two chunk jobs through our RunPod-compatible endpoint on 127.0.0.1 (it
+    follows RunPod's published serverless API and runs the real handler) with moto's S3
+    server. A chunk reads plate frames outside its range (the windows' keyframes): they are
+    sent with it. The second chunk starts inside the clip's first window, so the stitched
+    pass equals a local single pass."""
+    import dataclasses
+
+    from vfx_ingest.runpod_serverless import handler
+    from vfx_ingest.runpod_serverless.serve import LocalEndpoint
+    from vfx_ingest.stages import REGISTRY
+    from vfx_ingest.stages.base import Chunking
+
+    spec = REGISTRY["depth"]
+    monkeypatch.setitem(
+        REGISTRY, "depth", dataclasses.replace(spec, chunking=Chunking(overlap=10, min_frames=20))
+    )
+    answers: list[dict] = []
+
+    def handle(job, report, cancel):
+        answer = handler.handle(job, report, cancel)
+        answers.append(answer)
+        return answer
+
+    clip = clips(frames=50, width=96, height=64)
+    args = ["-s", "depth", "--depth-size", "28"]
+    local = cli("run", clip, "--shot", tmp_path / "local", *args)
+    assert local.exit_code == 0, local.stderr
+    with LocalEndpoint(workers=1, handle=handle) as server:
+        monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
+        monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
+        monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+        remote = cli(
+            "run", clip, "--shot", tmp_path / "remote", *args,
+            "--backend", "runpod-serverless", "--max-workers", "2",
+        )  # fmt: skip
+    assert remote.exit_code == 0, remote.stderr
+    chunks = sorted(tuple(a["chunks"][0]["frames"]) for a in answers if a.get("chunks"))
+    assert chunks == [(1001, 1025), (1016, 1050)]
+    for number in (1001, 1020, 1050):
+        ours, _ = read_depth(tmp_path / "remote" / "depth" / f"depth.{number}.exr")
+        single, _ = read_depth(tmp_path / "local" / "depth" / f"depth.{number}.exr")
+        np.testing.assert_allclose(ours, single, rtol=1e-5, atol=1e-6)
+    record = json.loads((tmp_path / "remote" / "shot.json").read_text())["stages"]["depth"]
+    assert record["status"] == "done" and len(record["stats"]["chunks"]) == 2

@@ -376,3 +376,28 @@ def test_png_plates_of_any_layout_become_rgb(tmp_path: Path) -> None:
     assert plates.load(1).shape == (4, 5, 3)
     with pytest.raises(BadInput, match="is 5x2, the first frame 5x4"):
         plates.load(2)
+
+
+def test_a_chunk_needs_only_the_frames_it_reads(tmp_path: Path) -> None:
+    """A remote chunk job is sent its range and the keyframes its windows read: those are
+    what the stage declares (``chunk_context``) and all it checks for."""
+    from vfx_ingest.depth.plates import open_plates
+
+    numbers = [1001 + 2 * i for i in range(120)]  # stepped plate, 6 windows
+    lo, hi = numbers[70], numbers[99]
+    context = SPEC.chunk_context(numbers, (lo, hi))
+    # Indices 70-99 are reached by windows 2-4 (starting at 44, 66, 88), which read the
+    # clip's first frame, keyframes 34, 56 and 78, and frames 46-119; the first window
+    # (0-31) runs too. Outside the range, that leaves:
+    expected = [*range(32), 34, *range(46, 70), *range(100, 120)]
+    assert context == [numbers[i] for i in expected]
+    assert SPEC.chunk_context(numbers, (numbers[0], numbers[40])) == numbers[41:54]
+    assert SPEC.chunk_context(numbers, (5000, 5010)) == []
+    # A folder holding only those frames (and the range) opens for that chunk.
+    present = set(context) | {n for n in numbers if lo <= n <= hi}
+    write_plate(tmp_path, [np.zeros((4, 6, 3), np.uint8)] * len(present), sorted(present))
+    reads = [numbers.index(n) for n in sorted(present)]
+    plates = open_plates(tmp_path / "plate", numbers, reads)
+    assert (plates.height, plates.width, plates.count) == (4, 6, 120)
+    with pytest.raises(BadInput, match="plate frame"):
+        open_plates(tmp_path / "plate", numbers)

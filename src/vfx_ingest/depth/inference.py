@@ -37,7 +37,7 @@ from ..errors import StageFailed
 from ..networks.dinov2 import PATCH_SIZE
 from ..networks.vda import VideoDepthAnything
 from .sizing import DEFAULT_INPUT_SIZE, network_size
-from .windows import WINDOW, WindowAligner, window_frames
+from .windows import WINDOW, WindowAligner, window_frames, window_inputs
 
 Precision = Literal["auto", "fp16", "bf16", "fp32"]
 
@@ -193,7 +193,7 @@ class DepthEstimator:
         assert aligner.last is not None
         total = aligner.last - first + 1
         starts = aligner.window_starts
-        needed = sorted({i for s in starts for i in window_frames(s, count)})
+        needed = window_inputs(count, aligner.windows)
         stats = InferenceStats(
             frames=total, windows=len(starts), network_size=size, precision=self.precision
         )

@@ -60,29 +60,32 @@ class PlateSequence:
         return rgb
 
 
-def open_plates(folder: Path, numbers: list[int]) -> PlateSequence:
-    """Check that every frame is there (before any work) and read the frame size."""
-    if not numbers:
+def open_plates(folder: Path, numbers: list[int], reads: list[int] | None = None) -> PlateSequence:
+    """The plate ``numbers``; checks, before any work, that the frames at indices ``reads``
+    (default: all; a chunk reads only some) are there, and reads the frame size."""
+    indices = list(range(len(numbers))) if reads is None else reads
+    if not indices:
         raise BadInput("the plate has no frames", where=str(folder), fix="Run ingest first")
+    first = numbers[indices[0]]
     ext = next(
-        (e for e in PLATE_FORMATS if (folder / frame_path(PLATE, numbers[0], e)).is_file()),
+        (e for e in PLATE_FORMATS if (folder / frame_path(PLATE, first, e)).is_file()),
         None,
     )
     if ext is None:
         raise BadInput(
-            f"plate frame {numbers[0]} is missing",
+            f"plate frame {first} is missing",
             where=str(folder),
             fix="Run the ingest stage again (--force)",
         )
     plates = PlateSequence(folder, numbers, ext)
-    missing = [n for i, n in enumerate(numbers) if not plates.path(i).is_file()]
+    missing = [numbers[i] for i in indices if not plates.path(i).is_file()]
     if missing:
         raise BadInput(
             f"{len(missing)} plate frame(s) missing, first {missing[0]}",
             where=str(folder),
             fix="Run the ingest stage again (--force)",
         )
-    plates.height, plates.width = plates.read(0).shape[:2]
+    plates.height, plates.width = plates.read(indices[0]).shape[:2]
     return plates
 
 

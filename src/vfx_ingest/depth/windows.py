@@ -32,10 +32,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from .align import IDENTITY, Affine, blend, crossfade_weights, fit_scale_shift
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 WINDOW = 32  # frames per network pass
 OVERLAP = 10  # inputs of a window that the previous window also had
@@ -79,6 +81,21 @@ def covering_windows(count: int, first: int, last: int) -> range:
     return range(hits[0], hits[-1] + 1) if hits else range(0)
 
 
+def chunk_windows(count: int, first: int, last: int, *, metric: bool = False) -> list[int]:
+    """The windows a run over clip frames ``first``..``last`` takes, in order: those
+    reaching the range and, for a chunk past the first window, the first window too (its
+    prediction of the clip's first frame anchors the scale; metric models need no anchor)."""
+    covering = list(covering_windows(count, first, last))
+    reference = [] if covering[0] == 0 or metric else [0]
+    return reference + covering
+
+
+def window_inputs(count: int, windows: list[int]) -> list[int]:
+    """The clip frames the given windows read, in order, each once."""
+    starts = window_starts(count)
+    return sorted({i for k in windows for i in window_frames(starts[k], count)})
+
+
 @dataclass
 class AlignedFrame:
     index: int  # clip frame
@@ -120,9 +137,7 @@ class WindowAligner:
         if not 0 <= self.first <= self.last < self.count:
             raise ValueError(f"frames {self.first}-{self.last} outside a clip of {self.count}")
         self.starts = window_starts(self.count)
-        covering = list(covering_windows(self.count, self.first, self.last))
-        reference = [] if covering[0] == 0 or self.metric else [0]
-        self.windows = reference + covering
+        self.windows = chunk_windows(self.count, self.first, self.last, metric=self.metric)
         self.emitted = self.first
 
     @property

@@ -214,6 +214,9 @@ class RemoteRunner:
         files: list[tuple[str, Path, FileDigest]] = []
         source_ref = None
         seed = ShotSeed(frames=manifest.frames)
+        context: set[int] = set()
+        if frames is not None and spec.chunk_context is not None and manifest.frames is not None:
+            context = set(spec.chunk_context(manifest.frames.numbers(), frames))
         for need in spec.needs:
             if need == SOURCE:
                 if manifest.source is None or ctx.source_path is None:
@@ -226,7 +229,7 @@ class RemoteRunner:
             record = manifest.stages[producer]
             seed.records[producer] = record
             for rel, digest in record.outputs.items():
-                if rel.split("/", 1)[0] == need and _in_range(rel, frames):
+                if rel.split("/", 1)[0] == need and _in_range(rel, frames, context):
                     files.append((rel, ctx.shot_root / rel, digest))
         total = sum(d.size for _, _, d in files)
         stats = self.store.put_files(
@@ -404,12 +407,18 @@ class Mailbox:
             self.store.delete([self.outbox, self.grant])
 
 
-def _in_range(relpath: str, frames: tuple[int, int] | None) -> bool:
-    """Whether a chunk job needs this file: frame files only inside its range."""
+def _in_range(
+    relpath: str, frames: tuple[int, int] | None, context: set[int] | frozenset[int] = frozenset()
+) -> bool:
+    """Whether a chunk job needs this file: frame files inside its range, or among the
+    frames outside it that the stage says a chunk reads (``StageSpec.chunk_context``)."""
     if frames is None:
         return True
     match = _FRAME_FILE.search(relpath)
-    return match is None or frames[0] <= int(match.group(1)) <= frames[1]
+    if match is None:
+        return True
+    number = int(match.group(1))
+    return frames[0] <= number <= frames[1] or number in context
 
 
 def _ended(stage: str, state: RemoteState) -> str:

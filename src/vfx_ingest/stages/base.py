@@ -161,6 +161,10 @@ class StageSpec:
     # staging folders, in frame order, into the context's own staging (e.g. depth aligns
     # each chunk's scale and shift on the overlapping frames).
     stitch: Callable[[StageContext, list[Path]], None] | None = None
+    # Frame numbers of its input passes a chunk job reads outside its own range, given the
+    # plate's frame numbers and the chunk's (first, last); None: nothing outside. Remote
+    # runners send those frames too (depth reads keyframes from before and after).
+    chunk_context: Callable[[list[int], tuple[int, int]], list[int]] | None = None
     # Extras of this package (pyproject's optional dependencies) the stage's code imports,
     # e.g. ("ml",) for torch: remote worker images install exactly these.
     extras: tuple[str, ...] = ()

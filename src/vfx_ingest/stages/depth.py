@@ -72,6 +72,7 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     from ..depth.models import find_model, load_network
     from ..depth.plates import open_plates
     from ..depth.sizing import network_size
+    from ..depth.windows import chunk_windows, window_inputs
 
     model = find_model(params.model)
     numbers = _plate_numbers(ctx)
@@ -85,7 +86,10 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
             f"the {model.id} weights are not available to this run",
             fix=f"Run `vfx-ingest models sync {model.id}`",
         )
-    plates = open_plates(ctx.input_dir("plate"), numbers)
+    reads = window_inputs(
+        len(numbers), chunk_windows(len(numbers), first, last, metric=model.metric)
+    )
+    plates = open_plates(ctx.input_dir("plate"), numbers, reads)
     network = load_network(model, Path(directory))
     estimator = DepthEstimator(
         network,
@@ -148,6 +152,19 @@ def _preflight(params: DepthParams, probe: SourceProbe) -> None:
     find_model(params.model)
 
 
+def _chunk_context(numbers: list[int], frame_range: tuple[int, int]) -> list[int]:
+    """Plate frames a chunk reads outside its range: the keyframes of the windows it runs
+    (the clip's first 32 frames, and the window frames around its ends)."""
+    from ..depth.windows import chunk_windows, window_inputs
+
+    lo, hi = frame_range
+    inside = [i for i, n in enumerate(numbers) if lo <= n <= hi]
+    if not inside:
+        return []
+    reads = window_inputs(len(numbers), chunk_windows(len(numbers), inside[0], inside[-1]))
+    return [numbers[i] for i in reads if not lo <= numbers[i] <= hi]
+
+
 def _target(ctx: StageContext) -> Callable[[str], Path]:
     """Where the writer puts a file of the depth pass: this run's staging."""
     return lambda relpath: ctx.output_path("depth", relpath)
@@ -163,8 +180,12 @@ def _plate_numbers(ctx: StageContext) -> list[int]:
 
 def _chunk(ctx: StageContext, numbers: list[int]) -> tuple[int, int]:
     """First and last plate index to output: a chunk job's frame range, or all. A chunk
-    still runs on the whole clip's window grid (reading keyframes outside its range), so
-    its predictions are the ones a single pass makes and the chunks stitch closely."""
+    still runs on the whole clip's window grid (reading keyframes outside its range, see
+    ``_chunk_context``), so its predictions are the ones a single pass makes."""
+    if not numbers:
+        raise BadInput(
+            "the shot has no plate frames", where=str(ctx.input_dir("plate")), fix="Run ingest"
+        )
     if ctx.frame_range is None:
         return 0, len(numbers) - 1
     lo, hi = ctx.frame_range
@@ -193,5 +214,7 @@ SPEC = StageSpec(
     # their work on the overlap (and on loading the model).
     chunking=Chunking(overlap=10, min_frames=64),
     stitch=stitch,
+    chunk_context=_chunk_context,
     preflight=_preflight,
+    extras=("ml",),
 )
