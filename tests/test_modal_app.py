@@ -81,12 +81,13 @@ def test_app_is_built_from_the_stage_registry(with_tint, wheel, monkeypatch):
     spec = app_spec(load_settings(), wheel=wheel.name)
     built = build_app(spec, wheel)
 
-    # One class per GPU type: ingest needs none, tint needs 20 GB (T4 has 16, L4 24).
+    # One class per GPU type: ingest needs none, depth 8 GB (T4 has 16), tint 20 GB (L4 24).
     assert {c.name: (c.gpu, c.stages) for c in spec.classes} == {
         "Cpu": (None, ["ingest"]),
+        "GpuT4": ("T4", ["depth"]),
         "GpuL4": ("L4", ["tint"]),
     }
-    assert set(built.classes) == {"Cpu", "GpuL4"}
+    assert set(built.classes) == {"Cpu", "GpuT4", "GpuL4"}
     for name, gpus in (("Cpu", []), ("GpuL4", [("L4", 1)])):
         info = built.classes[name]._get_class_service_function().info()
         assert info.gpus == gpus
@@ -116,7 +117,8 @@ def test_app_is_built_from_the_stage_registry(with_tint, wheel, monkeypatch):
     assert SPEC_ENV in env  # the container rebuilds this same app from it
 
 
-def test_a_cpu_only_registry_gets_no_torch_and_no_extras(wheel):
+def test_a_cpu_only_registry_gets_no_torch_and_no_extras(wheel, monkeypatch):
+    monkeypatch.delitem(REGISTRY, "depth")
     spec = app_spec(load_settings(), wheel=wheel.name)
     assert spec.image.torch is None and spec.image.extras == []
     assert spec.image.wheel_requirement == f"{WHEELS_DIR}/{wheel.name}"

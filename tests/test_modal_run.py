@@ -96,7 +96,8 @@ def test_deploy_builds_the_app_and_reports_its_functions(fake, cli):
     (report,) = cli.json_lines(result.stdout)
     assert report["app"] == "vfx-ingest" and report["app_id"] == "ap-vfx-ingest"
     assert report["classes"] == [
-        {"name": "Cpu", "gpu": None, "stages": ["ingest"], "functions": ["Cpu.run_job"]}
+        {"name": "Cpu", "gpu": None, "stages": ["ingest"], "functions": ["Cpu.run_job"]},
+        {"name": "GpuT4", "gpu": "T4", "stages": ["depth"], "functions": ["GpuT4.run_job"]},
     ]
     assert fake.deployed["vfx-ingest"].classes[0].stages == ["ingest"]
     # Clients find the deployed classes (and its version) in the shots volume.
@@ -171,7 +172,7 @@ def test_a_gpu_stage_reads_the_uploaded_plate_and_the_synced_model(
     assert cli("run", clip, "--shot", shot).exit_code == 0
     shutil.rmtree(tint)
     deploy = cli("deploy", "modal", "--json")  # now with tint's GPU class
-    assert [c["name"] for c in json.loads(deploy.stdout)["classes"]] == ["Cpu", "GpuL4"]
+    assert [c["name"] for c in json.loads(deploy.stdout)["classes"]] == ["Cpu", "GpuL4", "GpuT4"]
     result = cli(
         "run", clip, "--shot", shot, "--stages", "tint", "--backend", "modal", "--gpu", "l40s"
     )
