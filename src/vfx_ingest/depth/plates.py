@@ -69,14 +69,8 @@ def open_plates(folder: Path, numbers: list[int], reads: list[int] | None = None
     first = numbers[indices[0]]
     ext = next(
         (e for e in PLATE_FORMATS if (folder / frame_path(PLATE, first, e)).is_file()),
-        None,
+        PLATE_FORMATS[0],  # none there: reported as missing below
     )
-    if ext is None:
-        raise BadInput(
-            f"plate frame {first} is missing",
-            where=str(folder),
-            fix="Run the ingest stage again (--force)",
-        )
     plates = PlateSequence(folder, numbers, ext)
     missing = [numbers[i] for i in indices if not plates.path(i).is_file()]
     if missing:
