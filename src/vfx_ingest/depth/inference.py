@@ -43,6 +43,7 @@ Precision = Literal["auto", "fp16", "bf16", "fp32"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+READ_AHEAD = 16  # plate frames read ahead of the encoder (host memory: 16 decoded frames)
 MAX_BATCH_WINDOWS = 8  # beyond this a GPU is long saturated; more only delays output
 VRAM_HEADROOM = 0.75  # share of free device memory the batch size is planned to use
 
@@ -70,7 +71,7 @@ class InferenceOptions:
     precision: Precision = "auto"
     compile: bool = False
     batch_windows: int | None = None  # windows per network pass; None: fit the device
-    encode_batch: int = 16  # frames per encoder pass
+    encode_batch: int = 32  # frames per encoder pass (a window's worth)
     metric: bool = False  # metric models: windows are cross-faded but not rescaled
     loader_threads: int | None = None
 
@@ -202,8 +203,8 @@ class DepthEstimator:
             torch.cuda.reset_peak_memory_stats(self.device)
             base_memory = torch.cuda.memory_allocated(self.device)
         threads = self.options.loader_threads or min(8, len(os.sched_getaffinity(0)))
-        # A whole encoder batch ahead: the next batch is read while this one computes.
-        frames = prefetch(source.load, needed, threads, ahead=self.options.encode_batch)
+        # Reading overlaps the network's work; bounded, for large plates.
+        frames = prefetch(source.load, needed, threads, ahead=READ_AHEAD)
         cache: dict[int, Features] = {}
         batch = self.options.batch_windows or 1
         window = 0
