@@ -146,6 +146,7 @@ def _run_stage(
         source=job.source,
         source_path=Path(job.source.path) if job.source else None,
         frames=manifest.frames,
+        inputs=inputs,
         frame_range=request_frames,
         on_progress=lambda done, total, message: emit(
             ProgressEvent(stage=spec.name, done=done, total=total, message=message)

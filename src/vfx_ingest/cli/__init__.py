@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Show a shot's source, frames and stage records (stale ones marked).",
         "Shots",
     ),
+    "export": (
+        "vfx_ingest.cli.export_cmd",
+        "Regenerate a pass's exports from the shot (camera: .chan, .nk, USD, nerfstudio).",
+        "Shots",
+    ),
     "stages": (
         "vfx_ingest.cli.stages_cmd",
         "List the stages: what each needs and produces, its device and models.",
