@@ -89,8 +89,9 @@ def test_piped_human_output_has_no_bars_and_stdout_is_the_shot(cli, clips, tmp_p
 def test_stages_listing_and_options(cli):
     table = cli("stages")
     assert table.exit_code == 0 and "ingest" in table.stdout and "plate" in table.stdout
-    (row,) = cli.json_lines(cli("stages", "--json").stdout)
-    assert row["stage"] == "ingest" and row["produces"] == ["plate"]
+    rows = {row["stage"]: row for row in cli.json_lines(cli("stages", "--json").stdout)}
+    assert rows["ingest"]["produces"] == ["plate"]
+    assert rows["camera"]["needs"] == ["plate"] and rows["camera"]["produces"] == ["camera"]
     options = cli("stages", "ingest")
     assert "--max-size" in options.stdout and "1001" in options.stdout
     schema = json.loads(cli("stages", "ingest", "--json").stdout)

@@ -8,7 +8,8 @@ frames (like a tracker). A frame becomes the next keyframe when
   none of which gives depth) exceeds ``parallax`` x image width; or
 - too few of the keyframe's features are still tracked (``min_tracked``), so that the
   next keyframe still overlaps this one; or
-- ``max_gap`` frames have passed, so no stretch of the shot is left without keyframes.
+- ``max_gap`` frames have passed, so no stretch of the shot is left without keyframes;
+  short shots get at least ``MIN_COUNT`` keyframes (a map needs a few views to grow from).
 
 The first and the last frame are always keyframes.
 """
@@ -23,6 +24,7 @@ import pycolmap
 from .presets import Preset
 
 MIN_TRACKS = 8  # a homography needs 4 points; fewer than this means the track is lost
+MIN_COUNT = 8
 
 
 def parallax(points_a: np.ndarray, points_b: np.ndarray) -> float:
@@ -46,6 +48,7 @@ def choose(
     count = len(keypoints)
     if count <= 2:
         return list(range(count))
+    max_gap = min(preset.max_gap, max(1, (count - 1) // (MIN_COUNT - 1)))
     keyframes = [0]
     tracks = _start(keypoints[0])
     # Tracked in the frame after the keyframe: the base the dwindling tracks compare to.
@@ -67,7 +70,7 @@ def choose(
         if (
             moved >= preset.parallax * width
             or len(tracks) < preset.min_tracked * max(first_step, 1)
-            or j - last >= preset.max_gap
+            or j - last >= max_gap
         ):
             keyframes.append(j)
             tracks = _start(keypoints[j])

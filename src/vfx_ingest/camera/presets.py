@@ -22,6 +22,7 @@ class Preset(BaseModel):
     max_gap: int = Field(description="...or after this many frames.")
     overlap: int = Field(description="Each keyframe is matched with this many following ones.")
     loops: int = Field(description="Loop-closure candidates matched per keyframe.")
+    anchors: int = Field(description="Keyframes each other frame is matched with (nearest).")
     refine: int = Field(description="Rounds of retriangulation + global bundle adjustment.")
 
 
@@ -34,6 +35,7 @@ PRESETS: dict[str, Preset] = {
         max_gap=20,
         overlap=3,
         loops=1,
+        anchors=0,
         refine=1,
     ),
     "balanced": Preset(
@@ -44,6 +46,7 @@ PRESETS: dict[str, Preset] = {
         max_gap=15,
         overlap=5,
         loops=2,
+        anchors=2,
         refine=3,
     ),
     "best": Preset(
@@ -54,6 +57,7 @@ PRESETS: dict[str, Preset] = {
         max_gap=10,
         overlap=8,
         loops=3,
+        anchors=2,
         refine=5,
     ),
 }

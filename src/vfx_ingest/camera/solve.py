@@ -118,27 +118,34 @@ def solve(request: SolveRequest, progress: Progress) -> Solved:
             found.keypoints, [links[(i, i + 1)] for i in range(total - 1)], request.width, preset
         )
         progress(0, total, f"matching {len(chosen)} keyframes")
-        window = [
-            (names[chosen[a]], names[chosen[b]])
-            for a in range(len(chosen))
-            for b in range(a + 1, min(len(chosen), a + 1 + preset.overlap))
-        ]
+        window = _windows([names[i] for i in chosen], preset.overlap)
         loop_pairs = loops.candidates(found.descriptors(chosen), preset.overlap, preset.loops)
+        anchor_pairs = anchors(chosen, total, preset.anchors)
         pairs += match_pairs(
             database,
-            window + [(names[a], names[b]) for a, b in loop_pairs],
+            window + [(names[a], names[b]) for a, b in loop_pairs + anchor_pairs],
             work,
             "keyframes",
         )
 
     with _timed(timings, "mapping"):
         progress(0, total, f"mapping {len(chosen)} keyframes")
-        keyframe_names = [names[i] for i in chosen]
         model = mapping.map_keyframes(
-            database, request.image_dir, keyframe_names, request.mapper, intrinsics, work
-        )
+            database, request.image_dir, [names[i] for i in chosen], request.mapper,
+            intrinsics, work,
+        )  # fmt: skip
+        if not _mapped_enough(model, chosen) and len(chosen) < total:
+            # Too little parallax between keyframes to start a map: map every frame, matched
+            # sequentially, as COLMAP on its own would (slower, but it may find a start).
+            log.info("keyframe map failed; mapping every frame")
+            chosen = list(range(total))
+            progress(0, total, f"mapping all {total} frames")
+            pairs += match_pairs(database, _windows(names, preset.overlap), work, "all")
+            model = mapping.map_keyframes(
+                database, request.image_dir, names, request.mapper, intrinsics, work
+            )
         mapped = model.num_reg_images() if model is not None else 0
-        if model is None or mapped < MIN_KEYFRAMES:
+        if model is None or not _mapped_enough(model, chosen):
             median_links = int(np.median([len(links[(i, i + 1)]) for i in range(total - 1)]))
             raise CouldNotSolve(
                 f"could not solve the camera: the {request.mapper} mapper registered "
@@ -181,6 +188,34 @@ def solve(request: SolveRequest, progress: Progress) -> Solved:
         matched_pairs=pairs,
         timings={k: round(v, 2) for k, v in timings.items()},
     )
+
+
+def _windows(names: list[str], overlap: int) -> list[tuple[str, str]]:
+    """Each image with the next ``overlap`` ones."""
+    return [
+        (names[a], names[b])
+        for a in range(len(names))
+        for b in range(a + 1, min(len(names), a + 1 + overlap))
+    ]
+
+
+def _mapped_enough(model: pycolmap.Reconstruction | None, chosen: list[int]) -> bool:
+    if model is None:
+        return False
+    return model.num_reg_images() >= max(MIN_KEYFRAMES, MIN_REGISTERED_SHARE * len(chosen))
+
+
+def anchors(chosen: list[int], total: int, count: int) -> list[tuple[int, int]]:
+    """Pairs linking each other frame to its ``count`` nearest keyframes (not neighbours,
+    whose match exists already): more of the map's points seen from every frame."""
+    keyset = set(chosen)
+    pairs = []
+    for i in range(total):
+        if i in keyset:
+            continue
+        nearest = sorted(chosen, key=lambda k: (abs(k - i), k))[:count]
+        pairs += [(min(i, k), max(i, k)) for k in nearest if abs(k - i) > 1]
+    return pairs
 
 
 def registered_cameras(

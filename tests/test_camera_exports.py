@@ -1,0 +1,268 @@
+"""Every camera export read back by an independent reader and checked against the solve.
+
+- USD through `pxr` (its own camera and frustum code): world matrices, focal length,
+  stage timing and units, and the projection of the sparse points;
+- `.chan` and `.nk` parsed here and rebuilt with Nuke's conventions (rotation order ZXY,
+  Y up, camera looking down -Z, window translate);
+- `transforms.json` with nerfstudio's axis conventions (OpenGL camera, Z-up world);
+- `points.ply` against the COLMAP model;
+and `vfx-ingest export camera` regenerating each file byte for byte from `sparse/`.
+
+"The solve" is `cameras.json` and the COLMAP model in `camera/sparse`; projections are
+compared with COLMAP's own projection (pycolmap) of the same points through a pinhole
+camera with the solve's intrinsics (these formats carry no lens distortion).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pycolmap
+import pytest
+
+from vfx_ingest.camera.cameras_json import CamerasDoc
+
+PIXEL_TOLERANCE = 0.5
+
+
+@pytest.fixture(scope="module")
+def solve(solved_shot):
+    assert solved_shot.result.exit_code == 0, solved_shot.result.stderr
+    doc = CamerasDoc.load(solved_shot.camera / "cameras.json")
+    model = pycolmap.Reconstruction()
+    model.read_binary(solved_shot.camera / "sparse")
+    k = doc.intrinsics
+    pinhole = pycolmap.Camera.create_from_model_name(
+        1, "PINHOLE", 1.0, doc.image.width, doc.image.height
+    )
+    pinhole.params = [k.fx, k.fy, k.cx, k.cy]
+    points = np.array([p.xyz for p in model.points3D.values()])
+    return doc, model, pinhole, points
+
+
+def colmap_pixels(pinhole: pycolmap.Camera, c2w: np.ndarray, points: np.ndarray):
+    """COLMAP's projection of world points through a camera-to-world pose (OpenCV)."""
+    cam = (points - c2w[:3, 3]) @ c2w[:3, :3]
+    front = cam[:, 2] > 0.1
+    return pinhole.img_from_cam(cam[front]), front
+
+
+def rotation_zxy(rx: float, ry: float, rz: float) -> np.ndarray:
+    """Nuke's rot_order ZXY, written out independently of the exporter: Ry @ Rx @ Rz."""
+    x, y, z = np.radians([rx, ry, rz])
+    rot_x = np.array([[1, 0, 0], [0, np.cos(x), -np.sin(x)], [0, np.sin(x), np.cos(x)]])
+    rot_y = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rot_z = np.array([[np.cos(z), -np.sin(z), 0], [np.sin(z), np.cos(z), 0], [0, 0, 1]])
+    return rot_y @ rot_x @ rot_z
+
+
+def gl(c2w: np.ndarray) -> np.ndarray:
+    """OpenGL camera axes (y up, looking down -z): flip the y and z columns."""
+    out = np.array(c2w, float)
+    out[..., :3, 1:3] *= -1
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# USD
+
+
+def test_usd_reads_back_with_pxr(solved_shot, solve):
+    from pxr import Usd, UsdGeom
+
+    doc, _, _, _ = solve
+    stage = Usd.Stage.Open(str(solved_shot.camera / "camera.usda"))
+    assert UsdGeom.GetStageUpAxis(stage) == UsdGeom.Tokens.y
+    assert UsdGeom.GetStageMetersPerUnit(stage) == pytest.approx(0.01)
+    assert stage.GetTimeCodesPerSecond() == 24 and stage.GetFramesPerSecond() == 24
+    assert (stage.GetStartTimeCode(), stage.GetEndTimeCode()) == (1001, 1020)
+    camera = UsdGeom.Camera(stage.GetDefaultPrim().GetChild("camera"))
+    assert camera.GetHorizontalApertureAttr().Get() == pytest.approx(36.0)
+    assert camera.GetVerticalApertureAttr().Get() == pytest.approx(20.25)
+    for entry in doc.frames:
+        time = Usd.TimeCode(entry.frame)
+        world = np.array(camera.ComputeLocalToWorldTransform(time)).T  # Gf is row-vector
+        expected = gl(np.array(entry.c2w))
+        expected[:3, 3] *= 100.0  # metres (solver units) to the stage's centimetres
+        np.testing.assert_allclose(world, expected, atol=1e-4 * max(1, abs(expected).max()))
+        assert camera.GetFocalLengthAttr().Get(time) == pytest.approx(
+            doc.intrinsics.focal_mm, abs=1e-4
+        )
+        assert camera.GetPrim().GetAttribute("vfxingest:solved").Get(time) is True
+
+
+def test_usd_frustum_projects_points_where_colmap_does(solved_shot, solve):
+    from pxr import Gf, Usd, UsdGeom
+
+    doc, _, pinhole, points = solve
+    stage = Usd.Stage.Open(str(solved_shot.camera / "camera.usda"))
+    camera = UsdGeom.Camera(stage.GetPrimAtPath("/World/camera"))
+    width, height = doc.image.width, doc.image.height
+    for entry in doc.frames[:: len(doc.frames) // 4]:
+        frustum = camera.GetCamera(Usd.TimeCode(entry.frame)).frustum
+        to_ndc = frustum.ComputeViewMatrix() * frustum.ComputeProjectionMatrix()
+        expected, front = colmap_pixels(pinhole, np.array(entry.c2w), points)
+        got = []
+        for p in points[front] * 100.0:
+            ndc = to_ndc.Transform(Gf.Vec3d(*p))  # homogeneous divide included
+            got.append([(ndc[0] + 1) / 2 * width, (1 - ndc[1]) / 2 * height])
+        assert np.abs(np.array(got) - expected).max() < PIXEL_TOLERANCE
+
+
+# ------------------------------------------------------------------------------------------
+# Nuke
+
+
+def read_chan(path) -> dict[int, list[float]]:
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    return {int(r[0]): [float(v) for v in r[1:]] for r in rows}
+
+
+def test_chan_rebuilds_the_cameras_with_zxy_rotations(solved_shot, solve):
+    doc, _, _, _ = solve
+    chan = read_chan(solved_shot.camera / "camera.chan")
+    assert sorted(chan) == doc.frame_numbers()
+    for entry in doc.frames:
+        tx, ty, tz, rx, ry, rz, vfov = chan[entry.frame]
+        expected = gl(np.array(entry.c2w))
+        np.testing.assert_allclose([tx, ty, tz], expected[:3, 3], atol=1e-6)
+        np.testing.assert_allclose(rotation_zxy(rx, ry, rz), expected[:3, :3], atol=1e-6)
+        k = doc.intrinsics
+        assert vfov == pytest.approx(np.degrees(2 * np.arctan(doc.image.height / 2 / k.fy)))
+    # Animation curves without 360-degree jumps.
+    angles = np.array([chan[f][3:6] for f in doc.frame_numbers()])
+    assert np.abs(np.diff(angles, axis=0)).max() < 30
+
+
+def parse_nk(text: str) -> dict[str, list[list[float]]]:
+    """Knob name -> one list per component: curves as per-frame values, constants as one."""
+    knobs: dict[str, list[list[float]]] = {}
+    for name, body in re.findall(r"^ (\w+) (.+)$", text, flags=re.M):
+        curves = re.findall(r"\{curve ([^}]*)\}", body)
+        if curves:
+            knobs[name] = [[float(v) for v in re.findall(r"x\d+ (\S+)", c)] for c in curves]
+        elif re.fullmatch(r"\{?[-\d. ]+\}?", body):
+            knobs[name] = [[float(v)] for v in body.strip("{}").split()]
+    return knobs
+
+
+def test_nk_camera_projects_points_where_colmap_does(solved_shot, solve):
+    doc, _, pinhole, points = solve
+    text = (solved_shot.camera / "camera.nk").read_text()
+    assert "Camera2 {" in text and " rot_order ZXY" in text
+    knobs = parse_nk(text)
+    chan = read_chan(solved_shot.camera / "camera.chan")
+    width, height = doc.image.width, doc.image.height
+    haperture, vaperture = knobs["haperture"][0][0], knobs["vaperture"][0][0]
+    assert haperture == pytest.approx(36.0) and vaperture == pytest.approx(20.25)
+    wx, wy = (v[0] for v in knobs["win_translate"])
+    for i, frame in enumerate(doc.frame_numbers()):
+        values = [knobs["translate"][a][i] for a in range(3)]
+        values += [knobs["rotate"][a][i] for a in range(3)]
+        np.testing.assert_allclose(values, chan[frame][:6], atol=1e-8)
+        focal = knobs["focal"][0][i]
+        assert focal == pytest.approx(doc.intrinsics.focal_mm)
+        if i % 5:
+            continue
+        # Nuke's camera: world to camera by the inverse of T R, looking down -Z; the film
+        # back spans [-1, 1] across haperture (both axes in units of half of it); the
+        # window translate moves the window, so the image moves the other way.
+        rotation = rotation_zxy(*values[3:])
+        cam = (points - values[:3]) @ rotation
+        front = -cam[:, 2] > 0.1
+        scale = focal / (haperture / 2)
+        x = scale * cam[front, 0] / -cam[front, 2] - wx
+        y = scale * cam[front, 1] / -cam[front, 2] - wy
+        got = np.stack([(x + 1) / 2 * width, height / 2 - y * width / 2], axis=1)
+        expected, _ = colmap_pixels(pinhole, np.array(doc.frames[i].c2w), points[front])
+        assert np.abs(got - expected).max() < PIXEL_TOLERANCE
+
+
+# ------------------------------------------------------------------------------------------
+# nerfstudio
+
+
+def test_transforms_json_follows_nerfstudio_conventions(solved_shot, solve):
+    doc, _, pinhole, points = solve
+    data = json.loads((solved_shot.camera / "transforms.json").read_text())
+    k = doc.intrinsics
+    assert data["camera_model"] == "OPENCV"
+    assert (data["w"], data["h"]) == (doc.image.width, doc.image.height)
+    assert (data["fl_x"], data["fl_y"], data["cx"], data["cy"]) == (k.fx, k.fy, k.cx, k.cy)
+    assert data["k1"] == k.distortion[0] and data["p1"] == data["p2"] == 0.0
+    assert len(data["frames"]) == len(doc.frames)
+    z_up = np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1.0]])
+    np.testing.assert_allclose(data["applied_transform"], z_up[:3])
+    assert (solved_shot.camera / data["ply_file_path"]).is_file()
+    for entry, frame in zip(doc.frames, data["frames"], strict=True):
+        assert (solved_shot.camera / frame["file_path"]).is_file()
+        assert frame["file_path"].endswith(f"plate.{entry.frame}.png")
+        matrix = np.array(frame["transform_matrix"])
+        np.testing.assert_allclose(matrix, z_up @ gl(np.array(entry.c2w)), atol=1e-12)
+    # Project the points (moved into the file's Z-up world) the way nerfstudio's cameras
+    # do: OpenGL camera axes, y up, so image rows grow against camera y.
+    moved = points @ z_up[:3, :3].T
+    for entry, frame in list(zip(doc.frames, data["frames"], strict=True))[::6]:
+        matrix = np.array(frame["transform_matrix"])
+        cam = (moved - matrix[:3, 3]) @ matrix[:3, :3]
+        front = -cam[:, 2] > 0.1
+        u = data["fl_x"] * cam[front, 0] / -cam[front, 2] + data["cx"]
+        v = -data["fl_y"] * cam[front, 1] / -cam[front, 2] + data["cy"]
+        expected, _ = colmap_pixels(pinhole, np.array(entry.c2w), points[front])
+        assert np.abs(np.stack([u, v], 1) - expected).max() < PIXEL_TOLERANCE
+
+
+def test_ply_holds_the_models_points(solved_shot, solve):
+    _, model, _, points = solve
+    data = (solved_shot.camera / "points.ply").read_bytes()
+    header = data[: data.index(b"end_header\n")].decode()
+    count = int(re.search(r"element vertex (\d+)", header).group(1))
+    assert count == model.num_points3D() == len(points)
+    assert "property float x" in header or "property double x" in header
+
+
+# ------------------------------------------------------------------------------------------
+# vfx-ingest export camera
+
+
+def test_export_regenerates_every_file_byte_for_byte(solved_shot, cli, tmp_path):
+    out = tmp_path / "again"
+    result = cli("export", "camera", solved_shot.shot, "--format", "all", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == [
+        "camera.chan",
+        "camera.nk",
+        "camera.usda",
+        "cameras.json",
+        "points.ply",
+        "transforms.json",
+    ]
+    for name in written:
+        assert (out / name).read_bytes() == (solved_shot.camera / name).read_bytes(), name
+    piped = cli("export", "camera", solved_shot.shot, "--format", "chan", "--out", "-")
+    assert piped.stdout == (solved_shot.camera / "camera.chan").read_text()
+
+
+def test_export_into_the_shot_keeps_the_pass_verified(solved_shot, cli):
+    result = cli("export", "camera", solved_shot.shot, "--format", "nk", "--format", "usd")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.split() == [
+        str(solved_shot.camera / "camera.nk"),
+        str(solved_shot.camera / "camera.usda"),
+    ]
+    status = cli("status", solved_shot.shot, "--json")
+    manifest = json.loads(status.stdout)
+    assert manifest["stages"]["camera"]["status"] == "done"
+    table = cli("status", solved_shot.shot)
+    assert "stale" not in table.stdout
+
+
+def test_export_of_a_shot_without_a_solve_is_bad_input(cli, clips, tmp_path):
+    shot = tmp_path / "shot"
+    assert cli("run", clips(frames=3), "--shot", shot).exit_code == 0
+    result = cli("export", "camera", shot, "--format", "chan")
+    assert result.exit_code == 2 and "has no camera solve" in result.stderr
+    assert cli("export", "camera", shot, "--format", "fbx").exit_code == 2
