@@ -266,3 +266,80 @@ def test_export_of_a_shot_without_a_solve_is_bad_input(cli, clips, tmp_path):
     result = cli("export", "camera", shot, "--format", "chan")
     assert result.exit_code == 2 and "has no camera solve" in result.stderr
     assert cli("export", "camera", shot, "--format", "fbx").exit_code == 2
+
+
+# ------------------------------------------------------------------------------------------
+# An off-centre principal point (the synthetic shot above has a centred one).
+
+
+@pytest.fixture(scope="module")
+def offset_camera():
+    from vfx_ingest.camera.cameras_json import SolveStats
+    from vfx_ingest.camera.shotcam import from_reconstruction
+    from vfx_ingest.synthetic import camera_path
+
+    width, height = 320, 180
+    camera = pycolmap.Camera.create_from_model_name(1, "PINHOLE", 1.0, width, height)
+    camera.params = [300.0, 300.0, 171.5, 83.25]
+    model = pycolmap.Reconstruction()
+    model.add_camera_with_trivial_rig(camera)
+    poses = camera_path("handheld", 4, 24, seed=3)
+    for i, c2w in enumerate(poses):
+        image = pycolmap.Image(name=f"plate.{1001 + i}.png", camera_id=1, image_id=i + 1)
+        r = c2w[:3, :3].T
+        model.add_image_with_trivial_frame(
+            image, pycolmap.Rigid3d(pycolmap.Rotation3d(r), -r @ c2w[:3, 3])
+        )
+    rng = np.random.default_rng(0)
+    points = rng.uniform([-2, 0, -2], [2, 2, 2], (60, 3))
+    for p in points:
+        model.add_point3D(p, pycolmap.Track())
+    stats = SolveStats(
+        frames=4, registered=4, interpolated=[], keyframes=4, points=60,
+        mean_reprojection_error=0.0, matched_pairs=0, mapper="incremental", quality="fast",
+        camera_model="PINHOLE", focal="fixed", up="test", scale="test", units="meters",
+        sensor_width_mm=36.0, sensor="test", sift="cpu",
+    )  # fmt: skip
+    plates = [f"plate/plate.{1001 + i}.png" for i in range(4)]
+    shot = from_reconstruction(model, [1001, 1002, 1003, 1004], plates, 24, stats)
+    return shot, camera, poses, points
+
+
+def test_usd_aperture_offsets_carry_the_principal_point(offset_camera):
+    from pxr import Gf, Usd, UsdGeom
+
+    from vfx_ingest.camera.exports import usd
+
+    shot, camera, poses, points = offset_camera
+    stage = Usd.Stage.CreateInMemory()
+    stage.GetRootLayer().ImportFromString(usd.render(shot)["camera.usda"].decode())
+    cam = UsdGeom.Camera(stage.GetPrimAtPath("/World/camera"))
+    for i, c2w in enumerate(poses):
+        frustum = cam.GetCamera(Usd.TimeCode(1001 + i)).frustum
+        to_ndc = frustum.ComputeViewMatrix() * frustum.ComputeProjectionMatrix()
+        expected, front = colmap_pixels(camera, c2w, points)
+        got = [to_ndc.Transform(Gf.Vec3d(*(p * 100.0))) for p in points[front]]
+        got = np.array([[(n[0] + 1) / 2 * 320, (1 - n[1]) / 2 * 180] for n in got])
+        assert np.abs(got - expected).max() < 1e-3
+
+
+def test_nk_window_translate_carries_the_principal_point(offset_camera):
+    from vfx_ingest.camera.exports import nuke_nk
+
+    shot, camera, poses, points = offset_camera
+    knobs = parse_nk(nuke_nk.render(shot)["camera.nk"].decode())
+    wx, wy = (v[0] for v in knobs["win_translate"])
+    haperture = knobs["haperture"][0][0]
+    assert (wx, wy) != (0.0, 0.0) and "win_scale" not in knobs
+    for i, c2w in enumerate(poses):
+        values = [knobs["translate"][a][i] for a in range(3)]
+        values += [knobs["rotate"][a][i] for a in range(3)]
+        rotation = rotation_zxy(*values[3:])
+        cam = (points - values[:3]) @ rotation
+        front = -cam[:, 2] > 0.1
+        scale = knobs["focal"][0][i] / (haperture / 2)
+        x = scale * cam[front, 0] / -cam[front, 2] - wx
+        y = scale * cam[front, 1] / -cam[front, 2] - wy
+        got = np.stack([(x + 1) / 2 * 320, 90 - y * 160], axis=1)
+        expected, _ = colmap_pixels(camera, c2w, points[front])
+        assert np.abs(got - expected).max() < 1e-3

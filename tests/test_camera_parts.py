@@ -333,3 +333,27 @@ def test_optional_inputs_join_the_key_when_present_and_order_the_run(monkeypatch
     assert cache.input_digests(camera, manifest) == {"plate": "p1", "roto": "r1"}
     manifest.stages["roto"].status = "failed"
     assert cache.input_digests(camera, manifest) == {"plate": "p1"}
+
+
+# ------------------------------------------------------------------------------------------
+# The README's quality table is the presets'
+
+
+def test_readme_quality_table_matches_the_presets():
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    rows = {
+        cells[0].strip("` "): [c.strip() for c in cells[1:]]
+        for line in text.splitlines()
+        if line.startswith("| `")
+        and (cells := line.strip("|").split("|"))[0].strip("` ") in PRESETS
+    }
+    assert set(rows) == set(PRESETS)
+    for name, p in PRESETS.items():
+        expected = [
+            str(p.max_features), str(p.first_octave), f"{p.parallax:.1%}",
+            f"{p.min_tracked:.0%}", str(p.max_gap), str(p.overlap), str(p.loops),
+            str(p.anchors), str(p.refine),
+        ]  # fmt: skip
+        assert rows[name] == expected, name

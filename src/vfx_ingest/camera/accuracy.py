@@ -35,17 +35,19 @@ def path_length(c2w: np.ndarray) -> float:
 
 
 def align(estimate: np.ndarray, truth: np.ndarray) -> pycolmap.Sim3d:
-    """The similarity taking the estimate's world to the truth's (camera-to-world inputs)."""
-    rough = pycolmap.estimate_sim3d(estimate[:, :3, 3], truth[:, :3, 3])
-    if rough is None:
-        raise ValueError("the camera centres are degenerate; cannot align")
+    """The similarity taking the estimate's world to the truth's (camera-to-world inputs).
+
+    The axis points make it well posed even for a straight dolly, whose centres alone
+    (on one line) leave the roll about that line free."""
     reach = 0.1 * max(path_length(truth), 1e-9)
+    scale = path_length(truth) / max(path_length(estimate), 1e-12)  # first guess
     src = [estimate[:, :3, 3]] + [
-        estimate[:, :3, 3] + estimate[:, :3, axis] * reach / rough.scale for axis in range(3)
+        estimate[:, :3, 3] + estimate[:, :3, axis] * reach / scale for axis in range(3)
     ]
     tgt = [truth[:, :3, 3]] + [truth[:, :3, 3] + truth[:, :3, axis] * reach for axis in range(3)]
     found = pycolmap.estimate_sim3d(np.concatenate(src), np.concatenate(tgt))
-    assert found is not None
+    if found is None:
+        raise ValueError("the cameras are degenerate; cannot align them")
     return found
 
 

@@ -6,7 +6,9 @@
 - ``haperture`` / ``vaperture``: the film back in mm (``--sensor-mm`` or 36 mm wide);
 - ``win_translate``: the principal point's offset from the image centre, in Nuke's window
   units (half the horizontal aperture, for both axes; y up), moving the window opposite
-  to the point: ((w - 2 cx) / w, (2 cy - h) / w).
+  to the point: ((w - 2 cx) / w, (2 cy - h) / w);
+- ``win_scale {1 fx/fy}`` only when the solve's pixels are not square (OPENCV or PINHOLE
+  with fx != fy): Nuke's projection has one focal length.
 
 Lens distortion is not applied (Nuke needs a LensDistortion node for that); the node's
 label says when the solve has any.
@@ -57,6 +59,7 @@ def render(camera: ShotCamera) -> dict[str, bytes]:
             f" haperture {camera.sensor_width_mm:.9f}",
             f" vaperture {camera.sensor_height_mm:.9f}",
             f" win_translate {{{wx:.9f} {wy:.9f}}}",
+            *([f" win_scale {{1 {camera.fx / camera.fy:.9f}}}"] if camera.fx != camera.fy else []),
             " name vfx_ingest_camera",
             f' label "{label}"',
             "}",
