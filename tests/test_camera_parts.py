@@ -354,6 +354,37 @@ def test_readme_quality_table_matches_the_presets():
         expected = [
             str(p.max_features), str(p.first_octave), f"{p.parallax:.1%}",
             f"{p.min_tracked:.0%}", str(p.max_gap), str(p.overlap), str(p.loops),
-            str(p.anchors), str(p.refine),
+            str(p.anchors), str(p.ba_iterations),
         ]  # fmt: skip
         assert rows[name] == expected, name
+
+
+# ------------------------------------------------------------------------------------------
+# Warnings a matchmover should see
+
+
+def test_a_camera_that_never_turns_is_warned_about_its_focal_length():
+    from vfx_ingest.camera.run import warnings
+    from vfx_ingest.camera.solve import Solved, rotation_range
+    from vfx_ingest.stages.camera import CameraParams
+
+    def model(kind: str) -> pycolmap.Reconstruction:
+        out = pycolmap.Reconstruction()
+        out.add_camera_with_trivial_rig(
+            pycolmap.Camera.create_from_model_name(1, "SIMPLE_RADIAL", 300.0, 320, 180)
+        )
+        for i, c2w in enumerate(camera_path(kind, 24, 24, seed=1)):
+            r = c2w[:3, :3].T
+            out.add_image_with_trivial_frame(
+                pycolmap.Image(name=f"plate.{1001 + i}.png", camera_id=1, image_id=i + 1),
+                pycolmap.Rigid3d(pycolmap.Rotation3d(r), -r @ c2w[:3, 3]),
+            )
+        return out
+
+    dolly, orbit = model("dolly"), model("orbit")
+    assert rotation_range(dolly) < 1e-6 and rotation_range(orbit) > 3.9  # an 8-degree arc
+    solved = Solved(reconstruction=dolly, keyframes=[], orientation=None, matched_pairs=0)
+    found = warnings(solved, CameraParams(), [1005, 1006, 1010])
+    assert "focal length" in found[0] and "--focal-mm" in found[0]
+    assert found[1].startswith("3 frames (1005-1006,1010)")
+    assert warnings(solved, CameraParams(focal_mm=35), []) == []

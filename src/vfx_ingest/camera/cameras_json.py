@@ -102,6 +102,7 @@ class SolveStats(_Strict):
     sensor_width_mm: float
     sensor: str = Field(description="Where the sensor width comes from.")
     sift: str = Field(description="cpu or cuda")
+    warnings: list[str] = Field(default_factory=list, description="What to check in the solve.")
     timings_s: dict[str, float] = Field(default_factory=dict)
 
 

@@ -7,8 +7,11 @@
    database cache holding every frame, and registers the remaining frames best-first with
    ``register_next_image`` (absolute pose from 2D-3D correspondences, then refinement),
    triangulating new points from each; their consecutive-frame matches chain them to the
-   keyframes. Then rounds of retriangulation and global bundle adjustment refine all
-   cameras, points and the shared intrinsics together.
+   keyframes. Then one global bundle adjustment with a robust (Cauchy) loss refines all
+   cameras, points and the shared intrinsics together, and points it leaves with large
+   errors are filtered. The robust loss matters: with a squared loss the few bad matches
+   of the newly registered frames pull the solution, and only repeated rounds of
+   adjust-filter-readjust (three times the time) get as close.
 """
 
 from __future__ import annotations
@@ -113,14 +116,10 @@ def register_frames(
             break
     ba = options.get_global_bundle_adjustment()
     ba.print_summary = False
-    mapper.iterative_global_refinement(
-        preset.refine,
-        options.ba_global_max_refinement_change,
-        mapper_options,
-        ba,
-        triangulation,
-        False,
-    )
+    ba.ceres.loss_function_type = pycolmap.LossFunctionType.CAUCHY
+    ba.ceres.solver_options.max_num_iterations = preset.ba_iterations
+    mapper.adjust_global_bundle(mapper_options, ba)
+    mapper.filter_points(mapper_options)
     mapper.end_reconstruction(False)
     reconstruction.extract_colors_for_all_images(image_dir)
     return reconstruction

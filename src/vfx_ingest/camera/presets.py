@@ -23,7 +23,7 @@ class Preset(BaseModel):
     overlap: int = Field(description="Each keyframe is matched with this many following ones.")
     loops: int = Field(description="Loop-closure candidates matched per keyframe.")
     anchors: int = Field(description="Keyframes each other frame is matched with (nearest).")
-    refine: int = Field(description="Rounds of retriangulation + global bundle adjustment.")
+    ba_iterations: int = Field(description="Iterations of the final (robust) bundle adjustment.")
 
 
 PRESETS: dict[str, Preset] = {
@@ -36,7 +36,7 @@ PRESETS: dict[str, Preset] = {
         overlap=3,
         loops=1,
         anchors=0,
-        refine=1,
+        ba_iterations=6,
     ),
     "balanced": Preset(
         max_features=4096,
@@ -47,7 +47,7 @@ PRESETS: dict[str, Preset] = {
         overlap=5,
         loops=2,
         anchors=2,
-        refine=3,
+        ba_iterations=10,
     ),
     "best": Preset(
         max_features=8192,
@@ -58,6 +58,6 @@ PRESETS: dict[str, Preset] = {
         overlap=8,
         loops=3,
         anchors=2,
-        refine=5,
+        ba_iterations=25,
     ),
 }

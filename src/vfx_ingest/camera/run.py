@@ -23,6 +23,7 @@ from .scale import parse_scale
 from .solve import Solved, SolveRequest, solve
 
 PASS = "camera"
+MIN_TURN_DEG = 6.0  # turning less than this (from the mean view) leaves the focal length loose
 
 
 def run_stage(ctx: StageContext, params: CameraParams) -> StageResult:
@@ -123,11 +124,12 @@ def solve_stats(
 ) -> SolveStats:
     model = solved.reconstruction
     registered = {image.name for image in model.images.values() if image.has_pose}
+    interpolated = [n for name, n in zip(names, numbers, strict=True) if name not in registered]
     focal = "prior" if params.refine_focal else "fixed"
     return SolveStats(
         frames=len(numbers),
         registered=len(registered),
-        interpolated=[n for name, n in zip(names, numbers, strict=True) if name not in registered],
+        interpolated=interpolated,
         keyframes=len(solved.keyframes),
         points=model.num_points3D(),
         mean_reprojection_error=round(model.compute_mean_reprojection_error(), 4),
@@ -144,8 +146,29 @@ def solve_stats(
         if params.sensor_mm
         else f"default {DEFAULT_SENSOR_MM:g} mm full-frame width (no --sensor-mm given)",
         sift="cuda" if pycolmap.has_cuda else "cpu",
+        warnings=warnings(solved, params, interpolated),
         timings_s=solved.timings,
     )
+
+
+def warnings(solved: Solved, params: CameraParams, interpolated: list[int]) -> list[str]:
+    """What a matchmover should look at before trusting the solve."""
+    from ..frames import frame_set
+    from .solve import rotation_range
+
+    found = []
+    turn = rotation_range(solved.reconstruction)
+    if params.focal_mm is None and turn < MIN_TURN_DEG:
+        found.append(
+            f"the camera turns only {turn:.1f} deg over the shot, so its focal length is "
+            "barely determined by the images; give --focal-mm if the lens is known"
+        )
+    if interpolated:
+        found.append(
+            f"{len(interpolated)} frames ({frame_set(interpolated)}) could not be registered; "
+            "their cameras are interpolated"
+        )
+    return found
 
 
 @contextmanager

@@ -230,6 +230,14 @@ def registered_cameras(
     return c2w, [frame for frame, _ in found]
 
 
+def rotation_range(model: pycolmap.Reconstruction) -> float:
+    """The largest angle (degrees) between any registered camera's orientation and the
+    orientations' mean: how much the camera turns over the shot."""
+    rotations = [i.cam_from_world().rotation for i in model.images.values() if i.has_pose]
+    middle = pycolmap.average_quaternions(rotations, [1.0] * len(rotations))
+    return max(float(np.degrees(r.angle_to(middle))) for r in rotations)
+
+
 def _c2w(image: pycolmap.Image) -> np.ndarray:
     m = np.eye(4)
     m[:3] = image.cam_from_world().inverse().matrix()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -83,6 +84,9 @@ class HumanProgress:
         mark = "[green]✓[/]" if event.status == "done" else "[dim]✓[/]"
         word = "done" if event.status == "done" else "cached"
         self.progress.console.print(f"{mark} {event.stage}: {word}{_summary(event.record)}")
+        # A stage may finish with things to check (e.g. the camera solve's interpolated frames).
+        for warning in event.record.stats.get("warnings", []) if event.record else []:
+            self.progress.console.print(f"[yellow]![/] {event.stage}: {escape(warning)}")
 
 
 class JsonProgress:
