@@ -92,6 +92,7 @@ def test_stages_listing_and_options(cli):
     rows = {row["stage"]: row for row in cli.json_lines(cli("stages", "--json").stdout)}
     assert rows["ingest"]["produces"] == ["plate"]
     assert rows["camera"]["needs"] == ["plate"] and rows["camera"]["produces"] == ["camera"]
+    assert rows["camera"]["uses"] == ["roto"] and rows["ingest"]["uses"] == []
     options = cli("stages", "ingest")
     assert "--max-size" in options.stdout and "1001" in options.stdout
     schema = json.loads(cli("stages", "ingest", "--json").stdout)

@@ -46,7 +46,7 @@ PRESETS: dict[str, Preset] = {
         max_gap=15,
         overlap=5,
         loops=2,
-        anchors=2,
+        anchors=0,
         ba_iterations=10,
     ),
     "best": Preset(
