@@ -388,3 +388,32 @@ def test_a_camera_that_never_turns_is_warned_about_its_focal_length():
     assert "focal length" in found[0] and "--focal-mm" in found[0]
     assert found[1].startswith("3 frames (1005-1006,1010)")
     assert warnings(solved, CameraParams(focal_mm=35), []) == []
+
+
+# ------------------------------------------------------------------------------------------
+# What pycolmap reads: 8-bit images, whatever the plate is
+
+
+def test_exr_and_16bit_plates_are_given_to_colmap_as_8bit_png(tmp_path):
+    from vfx_ingest.camera import inputs
+    from vfx_ingest.io.images import decode_png, encode_png, write_exr
+
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    ramp = np.linspace(0.0, 1.0, 64, dtype=np.float32)[None, :, None].repeat(8, 0).repeat(3, 2)
+    write_exr(plate / "plate.1001.exr", {"RGB": ramp.astype(np.float16)})
+    folder, names = inputs.image_folder([plate / "plate.1001.exr"], tmp_path / "work")
+    assert names == ["plate.1001.png"] and folder == tmp_path / "work" / "images"
+    image = decode_png((folder / names[0]).read_bytes())
+    assert image.dtype == np.uint8 and image[0, 0, 0] == 0 and image[0, -1, 0] == 255
+    assert image[0, 16, 0] > 16 / 63 * 255  # a display curve, not linear code values
+    deep = (ramp * 65535).astype(np.uint16)
+    (plate / "plate.1002.png").write_bytes(encode_png(deep))
+    folder, names = inputs.image_folder([plate / "plate.1002.png"], tmp_path / "w2")
+    assert decode_png((folder / names[0]).read_bytes()).dtype == np.uint8
+    eight = (ramp * 255).astype(np.uint8)
+    (plate / "plate.1003.png").write_bytes(encode_png(eight))
+    assert inputs.image_folder([plate / "plate.1003.png"], tmp_path / "w3") == (
+        plate,
+        ["plate.1003.png"],
+    )

@@ -47,18 +47,21 @@ def image_folder(
     plates: list[Path],
     work: Path,
     check: Callable[[], None] = lambda: None,
-) -> Path:
-    """The folder pycolmap should read the plate from (the plate's own when it can)."""
+) -> tuple[Path, list[str]]:
+    """The folder pycolmap should read the plate from (the plate's own when it can) and
+    the file names in it, frame by frame (``plate.1001.png`` for an EXR frame too)."""
     if all(p.suffix.lower() == ".png" for p in plates) and is_8bit_png(plates[0]):
-        return plates[0].parent
+        return plates[0].parent, [p.name for p in plates]
     folder = work / "images"
     folder.mkdir(parents=True, exist_ok=True)
+    names = []
     for plate in plates:
-        target = folder / plate.name
+        target = folder / f"{plate.stem}.png"
         if not target.exists():
             atomic.write_bytes(target, encode_png(read_8bit(plate)))
+        names.append(target.name)
         check()
-    return folder
+    return folder, names
 
 
 def roto_labels(roto_dir: Path) -> list[Path]:

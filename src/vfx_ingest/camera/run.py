@@ -31,11 +31,10 @@ def run_stage(ctx: StageContext, params: CameraParams) -> StageResult:
         raise BadInput("the camera stage needs the plate's frames", fix="Run ingest first")
     numbers = ctx.frames.numbers()
     plates = plate_files(ctx.input_dir("plate"), numbers)
-    names = [p.name for p in plates]
     work = ctx.staging / "work"
     width, height = ctx.frames.width, ctx.frames.height
     labels = inputs.roto_labels(ctx.input_dir("roto")) if ctx.has_input("roto") else []
-    image_dir = inputs.image_folder(plates, work, ctx.check_cancelled)
+    image_dir, names = inputs.image_folder(plates, work, ctx.check_cancelled)
     mask_dir = inputs.mask_folder(labels, numbers, names, (width, height), work) if labels else None
     sensor = params.sensor_mm or DEFAULT_SENSOR_MM
     request = SolveRequest(
