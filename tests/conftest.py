@@ -89,13 +89,14 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 
 @pytest.fixture(autouse=True)
 def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No test reads the developer's own config, project file or environment."""
+    """No test reads the developer's own config, project file or environment (HF_* too)."""
     for name in list(os.environ):
-        if name.startswith("VFX_INGEST_") or name in ("RUNPOD_API_KEY", "OCIO"):
+        if name.startswith(("VFX_INGEST_", "HF_")) or name in ("RUNPOD_API_KEY", "OCIO"):
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -171,3 +172,76 @@ def solved_shot(tmp_path_factory: pytest.TempPathFactory) -> SolvedShot:
         patch.setenv("XDG_CONFIG_HOME", str(root / "config"))
         patch.chdir(root)
         return SolvedShot(root)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1: a real S3 HTTP server, started once per session."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+class S3:
+    """A fresh bucket on the moto server, configured for vfx-ingest through the environment."""
+
+    key_id = "AKIATESTKEYID0000001"
+    secret = "sEcReT-access-key-for-tests-0123456789"
+
+    def __init__(self, url: str, bucket: str) -> None:
+        import boto3
+
+        self.url, self.bucket = url, bucket
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
+        )
+        self.client.create_bucket(Bucket=bucket)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "VFX_INGEST_S3__BUCKET": self.bucket,
+            "VFX_INGEST_S3__ENDPOINT_URL": self.url,
+            "VFX_INGEST_S3__REGION": "us-east-1",
+            "VFX_INGEST_S3__ACCESS_KEY_ID": self.key_id,
+            "VFX_INGEST_S3__SECRET_ACCESS_KEY": self.secret,
+        }
+
+    def object_keys(self, prefix: str = "") -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+@pytest.fixture
+def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> S3:
+    import uuid
+
+    store = S3(s3_server, f"test-{uuid.uuid4().hex[:12]}")
+    for name, value in store.env().items():
+        monkeypatch.setenv(name, value)
+    return store
+
+
+@pytest.fixture
+def endpoint(s3: S3, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Our RunPod-compatible endpoint on 127.0.0.1 running the real handler (2 workers),
+    with the client configured to use it; stopped (jobs cancelled) after the test."""
+    from vfx_ingest.runpod_serverless.serve import LocalEndpoint
+
+    with LocalEndpoint(workers=2) as server:
+        monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
+        monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
+        monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+        yield server

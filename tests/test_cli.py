@@ -104,7 +104,10 @@ def test_stage_option_flags_are_unique_across_stages():
     from vfx_ingest.cli.run_cmd import option_flag
     from vfx_ingest.stages import REGISTRY
 
-    static = {"--stages", "--shot", "--backend", "--device", "--force", "--json", "--quiet"}
+    static = {
+        *("--stages", "--shot", "--backend", "--device", "--force", "--json", "--quiet"),
+        *("--max-cost", "--gpu", "--refresh", "--usage", "--runs", "--max-workers"),
+    }
     flags = [option_flag(s, f) for s in REGISTRY.values() for f in s.params.model_fields]
     assert len(flags) == len(set(flags)) and not static & set(flags)
 

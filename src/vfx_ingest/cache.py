@@ -6,9 +6,11 @@ matter (``cache=False`` fields excluded), the digests of its inputs and of its m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from .digest import verify
+from .job import ModelRef
 from .manifest import Manifest, StageRecord
 from .stages import SOURCE
 from .stages.base import StageParams, StageSpec
@@ -28,6 +30,12 @@ def cache_key(
             "models": models,
         }
     )
+
+
+def model_digests(spec: StageSpec, params: StageParams, refs: Iterable[ModelRef]) -> dict[str, str]:
+    """Digest of each model the stage loads with these params (from the job's model refs)."""
+    selected = spec.selected_models(params)
+    return {ref.id: ref.digest or "" for ref in refs if ref.id in selected}
 
 
 def input_digests(spec: StageSpec, manifest: Manifest) -> dict[str, str] | None:

@@ -47,6 +47,12 @@ def default_models_dir() -> Path:
     return user_cache_path(APP_NAME) / "models"
 
 
+def default_history_db() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME) / "history.sqlite"
+
+
 def find_project_file(start: Path | None = None) -> Path | None:
     """The nearest ``vfx-ingest.toml`` in ``start`` or its parents (like ruff and git do)."""
     here = (start or Path.cwd()).resolve()
@@ -61,6 +67,25 @@ class RunpodSettings(BaseModel):
     api_key: SecretStr | None = Field(None, description="RunPod API key (secret).")
     endpoint_id: str | None = Field(None, description="Serverless endpoint to run jobs on.")
     api_url: str = Field("https://api.runpod.ai/v2", description="Serverless REST base URL.")
+    rest_url: str = Field(
+        "https://rest.runpod.io/v1", description="RunPod REST API for templates and endpoints."
+    )
+    image: str | None = Field(None, description="Worker image to build and push, with its tag.")
+    gpu_types: list[str] = Field(
+        default_factory=lambda: ["NVIDIA GeForce RTX 4090", "NVIDIA RTX A5000"],
+        description="GPU types the endpoint may use, in order of preference.",
+    )
+    network_volume_id: str | None = Field(None, description="Network volume for the endpoint.")
+    name: str = Field("vfx-ingest", description="Endpoint name (the template adds -worker).")
+    workers_max: int = Field(3, ge=1, description="Most workers the endpoint runs at once.")
+    idle_timeout_s: int = Field(5, ge=1, description="Seconds an idle worker stays up.")
+    execution_timeout_s: int = Field(
+        3600, ge=10, description="RunPod stops a job running longer than this."
+    )
+    job_timeout_s: float = Field(
+        7200, gt=0, description="The client cancels a job not finished after this (queue too)."
+    )
+    poll_interval_s: float = Field(1.0, gt=0, description="Seconds between status polls.")
 
 
 class S3Settings(BaseModel):
@@ -70,6 +95,48 @@ class S3Settings(BaseModel):
     prefix: str = Field("vfx-ingest/", description="Key prefix for everything we store.")
     access_key_id: SecretStr | None = Field(None, description="Access key id (secret).")
     secret_access_key: SecretStr | None = Field(None, description="Secret access key (secret).")
+    access: Literal["auto", "presigned", "volume"] = Field(
+        "auto",
+        description="How workers reach objects: presigned URLs, or files on a mounted volume "
+        "(auto: volume for RunPod's S3 API, which has no presigned URLs).",
+    )
+    multipart_chunk_mb: int = Field(
+        64, ge=5, le=500, description="Part size of multipart transfers (MB)."
+    )
+    url_ttl_s: int = Field(
+        3600, ge=60, le=604800, description="Expiry of presigned URLs handed to workers."
+    )
+
+
+class CostSettings(BaseModel):
+    history_db: Path = Field(
+        default_factory=default_history_db,
+        description="SQLite record of your runs, which calibrates estimates.",
+    )
+    runpod_catalog_url: str = Field(
+        "https://api.runpod.io/v2/catalog/gpus",
+        description="RunPod's GPU catalog with prices, read by `cost --refresh`.",
+    )
+    runpod_serverless_offer: Literal["flex", "active"] = Field(
+        "flex", description="RunPod serverless workers to price: flex or active."
+    )
+    modal_cpu_cores: float = Field(
+        0.125, gt=0, description="CPU cores a Modal worker requests (Modal's default)."
+    )
+    modal_memory_gib: float = Field(
+        0.125, gt=0, description="Memory in GiB a Modal worker requests (Modal's default)."
+    )
+    modal_region: Literal["none", "broad", "narrow"] = Field(
+        "none", description="Modal region pinning, which multiplies its prices."
+    )
+    modal_nonpreemptible: bool = Field(
+        False, description="Modal non-preemptible functions (3x CPU and memory)."
+    )
+    uplink_mbps: float = Field(100.0, gt=0, description="Your upload speed in Mbit/s.")
+    downlink_mbps: float = Field(100.0, gt=0, description="Your download speed in Mbit/s.")
+    stale_after_days: int = Field(
+        60, ge=1, description="Warn when the prices used are older than this."
+    )
 
 
 class Settings(BaseSettings):
@@ -95,10 +162,22 @@ class Settings(BaseSettings):
         description="Per-stage parameter defaults, e.g. [params.ingest] first_frame = 1.",
     )
     models_dir: Path = Field(
-        default_factory=default_models_dir, description="Cache for model weights."
+        default_factory=default_models_dir,
+        description="Model weights from non-Hub sources, and manual models.",
+    )
+    hf_cache: Path | None = Field(
+        None,
+        description="Hub cache for hf:// models (default: huggingface_hub's, from HF_HOME).",
+    )
+    models_registry: Path | None = Field(
+        None, description="Extra model registry TOML (in-house models), merged by id."
+    )
+    max_workers: int = Field(
+        4, ge=1, description="Concurrent remote jobs when a chunkable stage fans out."
     )
     runpod: RunpodSettings = Field(default_factory=RunpodSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    cost: CostSettings = Field(default_factory=CostSettings)
 
     @field_validator("stages", mode="before")
     @classmethod
@@ -277,3 +356,28 @@ def _description(key: str) -> str | None:
         model = field.annotation
     field = model.model_fields.get(parts[-1])
     return field.description if field else None
+
+
+def save_user_values(values: dict[str, Any]) -> Path:
+    """Set dotted keys (``{"runpod.endpoint_id": "abc"}``) in the user config file, keeping
+    every other key, comment and its layout (tomlkit); written atomically."""
+    import tomlkit
+
+    from . import atomic
+
+    path = user_config_path()
+    try:
+        document = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"cannot read config ({exc})", where=str(path)) from exc
+    for dotted, value in values.items():
+        *tables, leaf = dotted.split(".")
+        table: Any = document
+        for name in tables:
+            if name not in table:
+                table[name] = tomlkit.table()
+            table = table[name]
+        table[leaf] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, tomlkit.dumps(document), fsync=True)
+    return path

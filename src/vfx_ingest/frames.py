@@ -74,6 +74,9 @@ def resolve_frame_ref(
             origin = Timecode(rate, start_timecode or "00:00:00:00").frame_number
         except (ValueError, TypeError) as exc:
             raise BadInput(f"invalid timecode {value!r} at {rate} fps ({exc})") from exc
+        if wanted < origin:
+            # Timecode wraps at midnight: a clip rolling past 23:59:59 continues at 00:00.
+            wanted += _frames_per_day(rate)
         return wanted - origin
     return int(value) - first_frame
 
@@ -84,6 +87,14 @@ def timecode_at(start_timecode: str, index: int, fps: Fraction) -> str:
 
     tc = Timecode(_timecode_rate(fps), start_timecode)
     return str(tc + index) if index else str(tc)
+
+
+def _frames_per_day(rate: str) -> int:
+    from timecode import Timecode
+
+    nominal = round(float(Fraction(rate)))
+    delimiter = Timecode(rate, "00:00:00:00").frame_delimiter  # ";" for drop-frame rates
+    return Timecode(rate, f"23:59:59{delimiter}{nominal - 1:02d}").frame_number + 1
 
 
 def _timecode_rate(fps: Fraction) -> str:

@@ -6,7 +6,7 @@ guessing. Times are UTC ISO-8601; frame rates are exact rationals written as ``"
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
@@ -98,6 +98,16 @@ class FrameMap(BaseModel):
 Status = Literal["running", "done", "failed"]
 
 
+class PriceUsed(BaseModel):
+    """The price a stage record's cost was computed from (cost = billed_s x rate)."""
+
+    id: str = Field(description="Catalog price id, or 'local' for this machine.")
+    usd_per_second: float
+    billed_s: float
+    as_of: date | None = Field(None, description="When the price held.")
+    origin: str = Field(description="bundled, live:<provider>, or local.")
+
+
 class StageRecord(BaseModel):
     """One stage's last run in this shot: enough to skip it, audit it and price it."""
 
@@ -117,6 +127,7 @@ class StageRecord(BaseModel):
     finished_at: datetime | None = None
     wall_s: float | None = None
     cost_usd: float | None = None
+    price: PriceUsed | None = Field(None, description="What cost_usd was computed from.")
     stats: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
 

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .backends import get_backend
+from .backends import backend_class, get_backend
+from .backends.base import Backend
 from .config import Settings
 from .digest import FileDigest, file_digest
-from .errors import BadInput
-from .job import Device, Job, JobResult, StageRequest
-from .manifest import SourceFile
+from .errors import BadInput, StageFailed
+from .job import Device, Event, Job, JobResult, ModelRef, StageEvent, StageRequest
+from .manifest import PriceUsed, SourceFile
 from .shot import ShotFolder
 from .stages import with_dependencies
-from .stages.base import StageParams, StageSpec
+from .stages.base import Cancelled, StageParams, StageSpec
 from .worker import EventFn
+
+if TYPE_CHECKING:
+    from .cost.meter import CostMeter
 
 
 class RunRequest(BaseModel):
@@ -35,6 +39,9 @@ class RunRequest(BaseModel):
     backend: str | None = None
     device: Device | None = None
     force: bool = False
+    max_cost: float | None = Field(
+        None, ge=0, description="USD: refuse when the estimate is over, stop when spent."
+    )
 
 
 def shot_folder_for(clip: Path, settings: Settings) -> Path:
@@ -70,6 +77,10 @@ def plan(request: RunRequest, settings: Settings) -> Job:
     params = {
         spec.name: stage_params(spec, settings, request.params.get(spec.name, {})) for spec in specs
     }
+    backend = request.backend or settings.backend
+    models = _models(
+        specs, params, settings, remote=getattr(backend_class(backend), "remote", True)
+    )
     shot = ShotFolder(request.shot or shot_folder_for(clip, settings))
     source = None
     if any("source" in spec.needs for spec in specs):
@@ -81,17 +92,41 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         source = SourceFile(
             path=str(clip.resolve()), digest=file_digest(clip, previous), probe=found
         )
-    shot.prepare()
-    return Job(
+    job = Job(
         shot=str(shot.root.resolve()),
         source=source,
         stages=[
             StageRequest(name=s.name, params=params[s.name].model_dump(mode="json")) for s in specs
         ],
+        models=models,
         device=request.device or settings.device,
         force=request.force,
-        backend=request.backend or settings.backend,
+        backend=backend,
     )
+    if request.max_cost is not None:
+        from .cost.budget import check_budget
+
+        if not _meter_supported(backend_class(job.backend)):
+            raise BadInput(
+                f"the {job.backend} backend cannot stop at a cost limit",
+                fix="Run without --max-cost, or with a backend that can",
+            )
+        check_budget(job, request.max_cost, settings)
+    shot.prepare()
+    return job
+
+
+def _models(
+    specs: list[StageSpec], params: dict[str, StageParams], settings: Settings, *, remote: bool
+) -> list[ModelRef]:
+    """Every model the stages load: on this machine and intact for a local run (else
+    BadInput, no work); named by digest for a remote one, whose workers hold the weights."""
+    ids = [m for spec in specs for m in spec.selected_models(params[spec.name])]
+    if not ids:
+        return []
+    from .models.runtime import reference, require
+
+    return reference(ids, settings) if remote else require(ids, settings)
 
 
 def _known_source(shot: ShotFolder, clip: Path) -> FileDigest | None:
@@ -111,6 +146,80 @@ def run(
     on_event: EventFn,
     cancel: threading.Event | None = None,
 ) -> JobResult:
+    """Plan, run on the backend, then price what ran and remember it (cost/actuals.py).
+
+    With ``max_cost``, the backend gets a CostMeter that cancels remote work once the
+    running cost passes the limit; the run then fails with that reason (exit 1)."""
+    from .cost.meter import CostMeter
+
+    cancel = cancel or threading.Event()
+    # The backend checks its configuration before the plan prepares the shot folder.
+    backend = get_backend(request.backend or settings.backend, settings)
     job = plan(request, settings)
-    backend = get_backend(job.backend)
-    return backend.run(job, on_event, cancel or threading.Event())
+    meter = CostMeter(request.max_cost, cancel)
+    ran: list[str] = []
+
+    def track(event: Event) -> None:
+        if isinstance(event, StageEvent) and event.status in ("done", "failed"):
+            ran.append(event.stage)
+        on_event(event)
+
+    try:
+        if _meter_supported(backend):
+            result = backend.run(job, track, cancel, meter=meter)
+        else:
+            result = backend.run(job, track, cancel)
+    except Cancelled as exc:
+        if meter.exceeded:
+            _record_actuals(job, ran, settings)
+            raise _over_budget(meter) from exc
+        raise
+    priced = _record_actuals(job, ran, settings)
+    for record in result.records:
+        if record.stage in priced:
+            record.cost_usd, record.price = priced[record.stage]
+    if meter.exceeded:
+        raise _over_budget(meter)
+    return result
+
+
+def _meter_supported(backend: Backend | type[Backend]) -> bool:
+    """Whether the backend takes a CostMeter (see cost/meter.py for the contract)."""
+    import inspect
+
+    return "meter" in inspect.signature(backend.run).parameters
+
+
+def _over_budget(meter: CostMeter) -> StageFailed:
+    return StageFailed(
+        f"stopped: the running cost ${meter.spent_usd:.2f} passed --max-cost "
+        f"${meter.limit_usd:.2f}; remote work was cancelled",
+        fix="Rerun with a higher --max-cost to resume where it stopped",
+    )
+
+
+def _record_actuals(
+    job: Job, ran: list[str], settings: Settings
+) -> dict[str, tuple[float | None, PriceUsed | None]]:
+    """Price the stage records that ran (as shot.json holds them), write the costs back,
+    feed the user's history; return each stage's (cost, price)."""
+    from .cost.actuals import history_rows, price_records, remember
+    from .cost.catalog import load_catalog
+    from .cost.history import History
+
+    if not ran:
+        return {}
+    catalog = load_catalog()
+    shot = ShotFolder(Path(job.shot))
+    with shot.lock():
+        manifest = shot.load_manifest()
+        if manifest is None:
+            return {}
+        executed = [manifest.stages[name] for name in ran if name in manifest.stages]
+        price_records(executed, catalog, settings)
+        shot.save_manifest(manifest)
+    remember(
+        History(settings.cost.history_db),
+        history_rows(executed, manifest, job.job_id, job.shot, catalog),
+    )
+    return {r.stage: (r.cost_usd, r.price) for r in executed}

@@ -1,9 +1,19 @@
 """Execute a job: the one function every backend ends in.
 
 The local backend calls :func:`execute` in-process; remote workers (RunPod, Modal) call it
-on their own copy of the shot. It validates the job, skips stages whose cache key matches
-and whose outputs verify, runs the others with outputs staged and moved into place only
-when complete, and keeps ``shot.json`` current after every step.
+on a scratch copy of the shot built from the job's objects (``job.remote``). It validates
+the job, skips stages whose cache key matches and whose outputs verify, runs the others
+with outputs staged and moved into place only when complete, and keeps ``shot.json``
+current after every step.
+
+How a stage's work gets done is the runner's business: :class:`LocalRunner` runs the
+stage's code here; a remote backend passes a runner that sends the stage to a worker and
+downloads its outputs into the staging folder. Either way the cache decision, staging,
+swap and records are this module's, so a fully cached run never starts a remote GPU.
+
+A chunk request (``StageRequest.frames``) runs the stage over one frame range and returns
+a :class:`ChunkResult`: its files stay staged and no stage record is written, since a chunk
+is never the whole stage.
 """
 
 from __future__ import annotations
@@ -14,42 +24,119 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import ValidationError
 
-from . import atomic, cache, devices
+from . import atomic, cache, devices, redact
 from .digest import FileDigest, file_digest, tree_digest
-from .errors import BadInput, VfxIngestError
-from .job import Event, Job, JobResult, ProgressEvent, StageEvent
+from .errors import BadInput, StageFailed, VfxIngestError
+from .job import ChunkResult, Event, Job, JobResult, ProgressEvent, StageEvent
 from .manifest import Manifest, StageRecord, utcnow
 from .shot import ShotFolder
 from .stages import get_stage
-from .stages.base import Cancelled, StageContext, StageSpec
+from .stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
 
 log = logging.getLogger(__name__)
 
 EventFn = Callable[[Event], None]
 
 
+@dataclass
+class Ran:
+    """What running a stage gave: its result and, when the runner knows better than this
+    process, the device that ran it (a remote GPU's name) and the seconds it ran there
+    (what was billed: the record's ``wall_s``; the time waited here goes to ``elapsed_s``)."""
+
+    result: StageResult
+    device: str | None = None
+    wall_s: float | None = None
+
+
+class StageRunner(Protocol):
+    def device(self, job: Job, spec: StageSpec) -> str:
+        """The device the stage's context names (checked before the stage starts)."""
+        ...
+
+    def run(self, ctx: StageContext, spec: StageSpec, params: StageParams) -> Ran:
+        """Fill ``ctx.staging`` with the stage's outputs (honouring ``ctx.frame_range``)."""
+        ...
+
+
+class LocalRunner:
+    """Runs the stage's own code in this process, with the job's models from this
+    machine's model store (its cache, or a mounted volume), found without network."""
+
+    def __init__(self, job: Job) -> None:
+        # Resolved before any work: a missing or altered model fails the job at once.
+        self.model_dirs = _model_dirs(job)
+
+    def device(self, job: Job, spec: StageSpec) -> str:
+        return devices.resolve(job.device, spec.device)
+
+    def run(self, ctx: StageContext, spec: StageSpec, params: StageParams) -> Ran:
+        missing = [m for m in spec.selected_models(params) if m not in self.model_dirs]
+        if missing:
+            raise BadInput(f"the job does not name {spec.name}'s model {', '.join(missing)}")
+        ctx.models = {m: self.model_dirs[m] for m in spec.selected_models(params)}
+        return Ran(spec.run(ctx, params), device=devices.describe(ctx.device))
+
+
+def _model_dirs(job: Job) -> dict[str, Path]:
+    """Local folders of the job's models, found with no network (BadInput if one is not
+    here, or is not the content the run was planned with)."""
+    if not job.models:
+        return {}
+    from .config import load_settings
+    from .models.runtime import resolve
+
+    return resolve(job.models, load_settings())
+
+
 def execute(
     job: Job,
     on_event: EventFn | None = None,
     cancel: threading.Event | None = None,
+    runner: StageRunner | None = None,
 ) -> JobResult:
     """Run ``job``'s stages in order; stop at the first failure. Never raises for a stage
     failure (the result says so); raises BadInput for a job that cannot start, and
     re-raises Ctrl-C after recording it."""
     emit = on_event or (lambda event: None)
     cancel = cancel or threading.Event()
-    shot = ShotFolder(Path(job.shot))
+    if job.remote is not None:
+        from .remote.worker_io import execute_remote
+
+        return execute_remote(job, emit, cancel)
+    if job.shot is None:
+        raise BadInput("the job names neither a shot folder nor remote inputs")
+    return _execute_in(ShotFolder(Path(job.shot)), job, emit, cancel, runner or LocalRunner(job))
+
+
+def _execute_in(
+    shot: ShotFolder, job: Job, emit: EventFn, cancel: threading.Event, runner: StageRunner
+) -> JobResult:
     shot.prepare()
     records: list[StageRecord] = []
+    chunks: list[ChunkResult] = []
     with shot.lock():
         manifest = shot.load_manifest() or shot.new_manifest()
         if job.source is not None:
             manifest.source = job.source
         shot.save_manifest(manifest)
+
+        def result(status: str = "ok", error: str | None = None) -> JobResult:
+            return JobResult(
+                job_id=job.job_id,
+                status=status,  # type: ignore[arg-type]
+                records=records,
+                error=error,
+                frames=manifest.frames,
+                chunks=chunks,
+            )
+
         for request in job.stages:
             spec = get_stage(request.name)
             params = _params(spec, request.params)
@@ -60,12 +147,17 @@ def execute(
                     where=str(shot.root),
                     fix="Run the stages that produce it first (see `vfx-ingest stages`)",
                 )
-            models = {
-                ref.id: ref.digest or ""
-                for ref in job.models
-                if ref.id in spec.selected_models(params)
-            }
+            models = cache.model_digests(spec, params, job.models)
             key = cache.cache_key(spec, params, inputs, models)
+            if request.frames is not None:
+                try:
+                    chunk = _run_chunk(
+                        job, spec, params, key, request.frames, shot, manifest, emit, cancel, runner
+                    )
+                except StageFailed as exc:
+                    return result("failed", exc.line())
+                chunks.append(chunk)
+                continue
             previous = manifest.stages.get(spec.name)
             if not job.force and cache.is_fresh(previous, key, shot.root):
                 assert previous is not None
@@ -73,27 +165,15 @@ def execute(
                 emit(StageEvent(stage=spec.name, status="cached", record=previous))
                 continue
             record = _run_stage(
-                job,
-                spec,
-                params,
-                inputs,
-                models,
-                key,
-                shot,
-                manifest,
-                emit,
-                cancel,
-                request.frames,
+                job, spec, params, inputs, models, key, shot, manifest, emit, cancel, runner
             )
             records.append(record)
             if record.status == "failed":
-                return JobResult(
-                    job_id=job.job_id, status="failed", records=records, error=record.error
-                )
-    return JobResult(job_id=job.job_id, status="ok", records=records)
+                return result("failed", record.error)
+        return result()
 
 
-def _params(spec: StageSpec, raw: dict) -> object:
+def _params(spec: StageSpec, raw: dict) -> StageParams:
     try:
         return spec.params.model_validate(raw)
     except ValidationError as exc:
@@ -102,10 +182,38 @@ def _params(spec: StageSpec, raw: dict) -> object:
         raise BadInput(f"invalid {spec.name} parameter {field}: {first['msg']}") from exc
 
 
+def _context(
+    job: Job,
+    spec: StageSpec,
+    shot: ShotFolder,
+    staging: Path,
+    device: str,
+    manifest: Manifest,
+    emit: EventFn,
+    cancel: threading.Event,
+    frame_range: tuple[int, int] | None,
+) -> StageContext:
+    return StageContext(
+        stage=spec.name,
+        shot_root=shot.root,
+        staging=staging,
+        device=device,
+        source=job.source,
+        source_path=Path(job.source.path) if job.source else None,
+        frames=manifest.frames,
+        inputs=cache.input_digests(spec, manifest) or {},
+        frame_range=frame_range,
+        on_progress=lambda done, total, message: emit(
+            ProgressEvent(stage=spec.name, done=done, total=total, message=message)
+        ),
+        cancel_event=cancel,
+    )
+
+
 def _run_stage(
     job: Job,
     spec: StageSpec,
-    params: object,
+    params: StageParams,
     inputs: dict[str, str],
     models: dict[str, str],
     key: str,
@@ -113,9 +221,9 @@ def _run_stage(
     manifest: Manifest,
     emit: EventFn,
     cancel: threading.Event,
-    request_frames: tuple[int, int] | None = None,
+    runner: StageRunner,
 ) -> StageRecord:
-    device = devices.resolve(job.device, spec.device)
+    device = runner.device(job, spec)
     staging = shot.staging_dir(spec.name, key)
     if job.force and staging.exists():
         shutil.rmtree(staging)
@@ -127,7 +235,7 @@ def _run_stage(
         stage=spec.name,
         version=spec.version,
         status="running",
-        params=params.model_dump(mode="json"),  # type: ignore[attr-defined]
+        params=params.model_dump(mode="json"),
         cache_key=key,
         inputs=inputs,
         models=models,
@@ -138,24 +246,10 @@ def _run_stage(
     manifest.stages[spec.name] = record
     shot.save_manifest(manifest)
     emit(StageEvent(stage=spec.name, status="started", record=record))
-    ctx = StageContext(
-        stage=spec.name,
-        shot_root=shot.root,
-        staging=staging,
-        device=device,
-        source=job.source,
-        source_path=Path(job.source.path) if job.source else None,
-        frames=manifest.frames,
-        inputs=inputs,
-        frame_range=request_frames,
-        on_progress=lambda done, total, message: emit(
-            ProgressEvent(stage=spec.name, done=done, total=total, message=message)
-        ),
-        cancel_event=cancel,
-    )
+    ctx = _context(job, spec, shot, staging, device, manifest, emit, cancel, None)
     started = time.monotonic()
     try:
-        result = spec.run(ctx, params)
+        ran = runner.run(ctx, spec, params)
         outputs = _collect_outputs(staging, spec, ctx.written)
         for pass_name in spec.produces:
             atomic.swap_dir(staging / pass_name, shot.pass_dir(pass_name))
@@ -171,13 +265,18 @@ def _run_stage(
         log.debug("stage %s failed:\n%s", spec.name, traceback.format_exc())
         _fail(record, f"{type(exc).__name__}: {exc}", started)
     else:
+        result = ran.result
         record.status = "done"
+        record.device = ran.device or record.device
         record.outputs = outputs
         record.output_digest = tree_digest(outputs)
         record.frames = result.frames.frame_set if result.frames else None
         record.stats = result.stats
         record.finished_at = utcnow()
         record.wall_s = round(time.monotonic() - started, 3)
+        if ran.wall_s is not None:
+            record.stats = {**record.stats, "elapsed_s": record.wall_s}
+            record.wall_s = round(ran.wall_s, 3)
         if result.frames is not None:
             manifest.frames = result.frames
     shot.save_manifest(manifest)
@@ -185,9 +284,54 @@ def _run_stage(
     return record
 
 
+def _run_chunk(
+    job: Job,
+    spec: StageSpec,
+    params: StageParams,
+    key: str,
+    frames: tuple[int, int],
+    shot: ShotFolder,
+    manifest: Manifest,
+    emit: EventFn,
+    cancel: threading.Event,
+    runner: StageRunner,
+) -> ChunkResult:
+    """Run one frame range of a chunkable stage into its own staging folder."""
+    first, last = frames
+    if spec.chunking is None:
+        raise BadInput(f"{spec.name} cannot run in frame-range chunks")
+    device = runner.device(job, spec)
+    base = shot.staging_dir(spec.name, key)
+    staging = base.with_name(f"{base.name}-{first}-{last}")
+    staging.mkdir(parents=True, exist_ok=True)
+    atomic.remove_leftovers(staging)
+    ctx = _context(job, spec, shot, staging, device, manifest, emit, cancel, frames)
+    started = time.monotonic()
+    what = f"{spec.name} frames {first}-{last}"
+    try:
+        ran = runner.run(ctx, spec, params)
+        outputs = _collect_outputs(staging, spec, ctx.written)
+    except (KeyboardInterrupt, Cancelled):
+        raise
+    except VfxIngestError as exc:
+        raise StageFailed(f"{what} failed: {redact.text(exc.line())}") from exc
+    except Exception as exc:
+        log.debug("%s failed:\n%s", what, traceback.format_exc())
+        raise StageFailed(f"{what} failed: {redact.text(f'{type(exc).__name__}: {exc}')}") from exc
+    return ChunkResult(
+        stage=spec.name,
+        frames=frames,
+        folder=staging.relative_to(shot.root).as_posix(),
+        outputs=outputs,
+        stats=ran.result.stats,
+        device=ran.device or devices.describe(device),
+        wall_s=round(time.monotonic() - started, 3),
+    )
+
+
 def _fail(record: StageRecord, error: str, started: float) -> None:
     record.status = "failed"
-    record.error = error
+    record.error = redact.text(error)
     record.finished_at = utcnow()
     record.wall_s = round(time.monotonic() - started, 3)
 

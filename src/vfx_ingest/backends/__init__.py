@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import BadInput
 from .base import Backend
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 # name -> (module, class, one-line description)
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "local": ("vfx_ingest.backends.local", "LocalBackend", "this machine (CUDA or CPU)"),
+    "runpod-serverless": (
+        "vfx_ingest.backends.runpod_serverless",
+        "RunpodServerlessBackend",
+        "RunPod serverless GPU workers (`vfx-ingest deploy runpod-serverless` first)",
+    ),
 }
 
 
-def get_backend(name: str) -> Backend:
+def backend_class(name: str) -> type[Backend]:
+    """The class of the backend called ``name`` (its module imported only now)."""
     import importlib
 
     try:
@@ -20,4 +31,9 @@ def get_backend(name: str) -> Backend:
         raise BadInput(
             f"unknown backend {name!r}", fix=f"Known backends: {', '.join(BACKENDS)}"
         ) from None
-    return getattr(importlib.import_module(module), cls)()
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_backend(name: str, settings: Settings) -> Backend:
+    """The backend called ``name``, configured from ``settings`` (checked at once)."""
+    return backend_class(name)(settings)  # type: ignore[call-arg]

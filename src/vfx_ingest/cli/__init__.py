@@ -33,10 +33,35 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Regenerate a pass's exports from the shot (camera: .chan, .nk, USD, nerfstudio).",
         "Shots",
     ),
+    "cost": (
+        "vfx_ingest.cli.cost_cmd",
+        "Estimate a clip's cost per backend and GPU before it runs; list the prices.",
+        "Shots",
+    ),
     "stages": (
         "vfx_ingest.cli.stages_cmd",
         "List the stages: what each needs and produces, its device and models.",
         "Info",
+    ),
+    "models": (
+        "vfx_ingest.cli.models_cmd",
+        "Download, verify and lock model weights.",
+        "Info",
+    ),
+    "deploy": (
+        "vfx_ingest.cli.deploy_cmd",
+        "Deploy remote workers: the RunPod serverless image, template and endpoint.",
+        "Remote",
+    ),
+    "storage": (
+        "vfx_ingest.cli.storage_cmd",
+        "Object storage of remote runs: remove objects past their retention.",
+        "Remote",
+    ),
+    "worker": (
+        "vfx_ingest.cli.worker_cmd",
+        "Run a worker here: a local RunPod-compatible endpoint for development.",
+        "Remote",
     ),
     "config": (
         "vfx_ingest.cli.config_cmd",
@@ -87,7 +112,9 @@ app = typer.Typer(
     "Examples:\n"
     "  vfx-ingest run clip.mp4\n"
     "  vfx-ingest run clip.mp4 --stages ingest --max-size 1920 --json\n"
+    "  vfx-ingest cost clip.mp4 --stages depth\n"
     "  vfx-ingest status clip/\n"
+    "  vfx-ingest run clip.mp4 --backend runpod-serverless\n"
     "  vfx-ingest run --help        (every stage's options)\n\n"
     "Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.",
     no_args_is_help=True,

@@ -6,13 +6,15 @@ stage instead of redraw codes.
 
 from __future__ import annotations
 
+import threading
 import time
 from types import TracebackType
+from typing import Self
 
+from rich.filesize import decimal
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -36,23 +38,12 @@ def _summary(record: StageRecord | None) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-class HumanProgress:
-    def __init__(self, *, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.live = err.is_terminal and not quiet
-        self.progress = Progress(
-            TextColumn("[bold]{task.description:<8}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("frames"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=not self.live,
-        )
-        self.tasks: dict[str, TaskID] = {}
+class LiveDisplay:
+    """A display that owns a rich ``Progress`` and is entered and left with it."""
 
-    def __enter__(self) -> HumanProgress:
+    progress: Progress
+
+    def __enter__(self) -> Self:
         self.progress.__enter__()
         return self
 
@@ -64,17 +55,57 @@ class HumanProgress:
     ) -> None:
         self.progress.__exit__(exc_type, exc, tb)
 
+
+class HumanProgress(LiveDisplay):
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.live = err.is_terminal and not quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<8}"),
+            BarColumn(),
+            TextColumn("{task.fields[amount]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not self.live,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.transfers: dict[tuple[str, str], TaskID] = {}
+        self.lock = threading.Lock()  # remote runs report from transfer and chunk threads
+
     def __call__(self, event: Event) -> None:
+        with self.lock:
+            self._show(event)
+
+    def _show(self, event: Event) -> None:
         if isinstance(event, ProgressEvent):
+            if event.unit == "bytes":
+                self._transfer(event)
+                return
             task = self.tasks.get(event.stage)
             if task is not None:
-                self.progress.update(task, completed=event.done, total=event.total or None)
+                amount = f"{event.done}/{event.total} frames"
+                self.progress.update(
+                    task, completed=event.done, total=event.total or None, amount=amount
+                )
             return
         self._stage(event)
 
+    def _transfer(self, event: ProgressEvent) -> None:
+        """Uploads and downloads of remote runs: one bar each, in bytes."""
+        key = (event.stage, event.message)
+        amount = f"{decimal(event.done)}/{decimal(event.total)}"
+        task = self.transfers.get(key)
+        if task is None:
+            task = self.progress.add_task(f"{event.stage} {event.message}", amount=amount)
+            self.transfers[key] = task
+        self.progress.update(task, completed=event.done, total=event.total or None, amount=amount)
+        if event.total and event.done >= event.total:
+            self.progress.remove_task(self.transfers.pop(key))
+
     def _stage(self, event: StageEvent) -> None:
         if event.status == "started":
-            self.tasks[event.stage] = self.progress.add_task(event.stage, total=None)
+            self.tasks[event.stage] = self.progress.add_task(event.stage, total=None, amount="")
             return
         task = self.tasks.pop(event.stage, None)
         if task is not None:
@@ -90,11 +121,13 @@ class HumanProgress:
 
 
 class JsonProgress:
-    """JSON lines on stdout; progress thinned to ~10 per second per stage."""
+    """JSON lines on stdout; progress thinned to ~10 per second per stage (and per
+    transfer), the last one always kept."""
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
-        self.last: dict[str, float] = {}
+        self.last: dict[tuple[str, str, str], float] = {}
+        self.lock = threading.Lock()
 
     def __enter__(self) -> JsonProgress:
         return self
@@ -103,10 +136,12 @@ class JsonProgress:
         return None
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, ProgressEvent):
-            now = time.monotonic()
-            final = event.total and event.done >= event.total
-            if not final and now - self.last.get(event.stage, 0.0) < self.interval:
-                return
-            self.last[event.stage] = now
-        emit_json(event)
+        with self.lock:
+            if isinstance(event, ProgressEvent):
+                key = (event.stage, event.unit, event.message if event.unit == "bytes" else "")
+                now = time.monotonic()
+                final = event.total and event.done >= event.total
+                if not final and now - self.last.get(key, 0.0) < self.interval:
+                    return
+                self.last[key] = now
+            emit_json(event)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,10 @@ Examples:
   vfx-ingest run clip.mp4 --plate-format exr --max-size 1920
 
   vfx-ingest run clip.mp4 --json | jq 'select(.type=="result")'
+
+  vfx-ingest run clip.mp4 --stages depth --backend runpod-serverless --max-cost 2.50
+
+  vfx-ingest run clip.mp4 --backend runpod-serverless --max-workers 8
 
 On success stdout holds the shot folder's path (or, with --json, JSON lines only).
 Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.
@@ -90,9 +95,24 @@ def run(
         Literal["auto", "cpu", "cuda"] | None,
         typer.Option("--device", help="Local device for GPU-capable stages."),
     ] = None,
+    max_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--max-workers", min=1, help="Remote jobs at once when a stage fans out over chunks."
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Rerun stages even when their cache matches.")
     ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0,
+            help="USD: refuse to start (exit 2) when the estimate is over; stop remote work "
+            "when the running cost passes it (exit 1).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON lines on stdout: events, records, result.")
     ] = False,
@@ -109,13 +129,13 @@ def run(
         from ..errors import StageFailed
         from .progress import HumanProgress, JsonProgress
 
-        settings = load_settings(stages=stages, backend=backend, device=device)
-        params: dict[str, dict[str, Any]] = {}
-        for name, value in given.items():
-            if value is not None:
-                stage, field, _ = _OPTIONS[name]
-                params.setdefault(stage, {})[field] = value
-        request = pipeline.RunRequest(clip=clip, shot=shot, params=params, force=force)
+        settings = load_settings(
+            stages=stages, backend=backend, device=device, max_workers=max_workers
+        )
+        params = given_params(given)
+        request = pipeline.RunRequest(
+            clip=clip, shot=shot, params=params, force=force, max_cost=max_cost
+        )
         display = JsonProgress() if as_json else HumanProgress(quiet=quiet)
         with display:
             result = pipeline.run(request, settings, display)
@@ -132,11 +152,28 @@ def run(
 
 
 _OPTIONS = stage_options()
-_signature = inspect.signature(run, eval_str=True)
-run.__signature__ = _signature.replace(  # type: ignore[attr-defined]
-    parameters=[
-        *(p for p in _signature.parameters.values() if p.kind != p.VAR_KEYWORD),
-        *(param for _, _, param in _OPTIONS.values()),
-    ]
-)
-app.command("run", epilog=EXAMPLES)(run)
+
+
+def given_params(given: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Stage options given on the command line, as {stage: {field: value}}."""
+    params: dict[str, dict[str, Any]] = {}
+    for name, value in given.items():
+        if value is not None:
+            stage, field, _ = _OPTIONS[name]
+            params.setdefault(stage, {})[field] = value
+    return params
+
+
+def with_stage_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` (which takes ``**given``) every stage's options as parameters."""
+    signature = inspect.signature(command, eval_str=True)
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[
+            *(p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD),
+            *(param for _, _, param in _OPTIONS.values()),
+        ]
+    )
+    return command
+
+
+app.command("run", epilog=EXAMPLES)(with_stage_options(run))

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from ..config import SettingRow
-from ..manifest import Manifest
+from ..manifest import Manifest, StageRecord
 from ..stages.base import StageSpec
+
+if TYPE_CHECKING:
+    from ..cost.breakeven import BreakEven
+    from ..cost.catalog import Catalog
+    from ..cost.estimate import Estimate, EstimateReport
+    from ..models.registry import ModelEntry
+    from ..models.store import ModelCheck
 
 
 def stages_table(specs: Iterable[StageSpec]) -> Table:
@@ -51,7 +59,8 @@ def status_table(manifest: Manifest, root: Path) -> Table:
     from ..stages import REGISTRY
 
     table = Table(title=f"Shot {root}", title_justify="left")
-    for column in ("stage", "status", "frames", "backend", "device", "wall s", "cost $", "note"):
+    columns = ("stage", "status", "frames", "backend", "device", "wall s", "cost $", "priced from")
+    for column in (*columns, "note"):
         table.add_column(column, justify="right" if column in ("wall s", "cost $") else "left")
     total_wall, total_cost = 0.0, 0.0
     for name, record in manifest.stages.items():
@@ -75,11 +84,20 @@ def status_table(manifest: Manifest, root: Path) -> Table:
             record.device,
             f"{record.wall_s:.1f}" if record.wall_s is not None else "",
             f"{record.cost_usd:.4f}" if record.cost_usd is not None else "?",
+            _priced_from(record),
             note,
         )
     table.add_section()
-    table.add_row("total", "", "", "", "", f"{total_wall:.1f}", f"{total_cost:.4f}", "")
+    table.add_row("total", "", "", "", "", f"{total_wall:.1f}", f"{total_cost:.4f}", "", "")
     return table
+
+
+def _priced_from(record: StageRecord) -> str:
+    if record.price is None:
+        return ""
+    if record.price.as_of is None:
+        return record.price.id
+    return f"{record.price.id} ({record.price.as_of}, {record.price.billed_s:.0f} s billed)"
 
 
 def settings_table(rows: Iterable[SettingRow]) -> Table:
@@ -89,4 +107,165 @@ def settings_table(rows: Iterable[SettingRow]) -> Table:
     for row in rows:
         value = "" if row.value is None else str(row.value)
         table.add_row(row.key, f"[dim]{value}[/]" if row.secret else value, row.source)
+    return table
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def _usd(value: float) -> str:
+    return f"{value:.4f}" if value < 1 else f"{value:.2f}"
+
+
+def estimate_table(report: EstimateReport) -> Table:
+    plan = report.plan
+    table = Table(
+        title=f"{plan.clip}: {plan.frames} frames {plan.width}x{plan.height}, "
+        f"stages {', '.join(plan.stages)}",
+        title_justify="left",
+    )
+    for column in ("backend", "GPU", "offer", "wall", "$", "time from", ""):
+        table.add_column(column, justify="right" if column in ("wall", "$") else "left")
+    for row in report.rows:
+        marks = [m for m, on in (("cheapest", row.cheapest), ("fastest", row.fastest)) if on]
+        basis = ", ".join(f"{s.stage} {s.basis}" for s in row.stages)
+        table.add_row(
+            row.backend + ("" if row.installed else " *"),
+            _gpu_label(row),
+            row.offer,
+            _duration(row.wall_s),
+            _usd(row.usd),
+            basis,
+            f"[bold green]{' '.join(marks)}[/]" if marks else "",
+        )
+    return table
+
+
+def models_table(
+    entries: Iterable[ModelEntry], cached: dict[str, Path | None], sizes: dict[str, int | None]
+) -> Table:
+    from rich.filesize import decimal
+
+    table = Table(title="Models (* = the stage's default)", title_justify="left")
+    for column in ("id", "stage", "size", "license", "commercial", "gated", "cached"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    for m in entries:
+        where = cached.get(m.id)
+        table.add_row(
+            f"{m.id} *" if m.default else m.id,
+            m.stage,
+            decimal(size) if (size := sizes.get(m.id)) is not None else "?",
+            m.license,
+            "yes" if m.commercial else "[yellow]no[/]",
+            "manual" if m.manual else ("[yellow]yes[/]" if m.gated else "-"),
+            str(where) if where else "[dim]-[/]",
+        )
+    return table
+
+
+def _gpu_label(row: Estimate) -> str:
+    """Our GPU class, with the provider's name where it says more (a pool, a variant)."""
+    if row.backend_gpu is None or row.backend_gpu == row.gpu:
+        return row.gpu
+    if row.backend == "runpod-pod":
+        return row.backend_gpu.removeprefix("NVIDIA ")
+    return f"{row.backend_gpu} ({row.gpu})"
+
+
+def estimate_footer(report: EstimateReport, stale_after_days: int) -> list[str]:
+    from datetime import date
+
+    lines = []
+    if any(not r.installed for r in report.rows):
+        lines.append("* estimate only: this version cannot run this backend yet")
+    today = date.today()
+    stale = False
+    for prices in report.prices:
+        age = (today - prices.oldest).days
+        stale |= age > stale_after_days
+        lines.append(
+            f"prices {prices.backend}: {prices.origin}, as of {prices.oldest}"
+            + (f" to {prices.newest}" if prices.newest != prices.oldest else "")
+            + f" ({age} days old)"
+        )
+    if stale:
+        lines.append(
+            f"[yellow]some prices are older than {stale_after_days} days: "
+            "`vfx-ingest cost --refresh` fetches RunPod's; see `vfx-ingest cost` for sources[/]"
+        )
+    if report.skipped:
+        reasons = sorted({s.reason for s in report.skipped})
+        lines.append(f"{len(report.skipped)} offers not shown: " + "; ".join(reasons))
+    return lines
+
+
+def prices_table(catalog: Catalog) -> Table:
+    from datetime import date
+
+    today = date.today()
+    table = Table(title="Prices (USD)", title_justify="left")
+    for column in ("price", "GPUs", "USD", "per", "as of", "age", "origin", "source"):
+        table.add_column(column, justify="right" if column in ("USD", "age") else "left")
+    for price in catalog.prices:
+        table.add_row(
+            price.id,
+            ", ".join(price.gpus) or "-",
+            f"{price.usd:g}",
+            price.unit,
+            str(price.as_of),
+            f"{price.age_days(today)} d",
+            price.origin,
+            price.source,
+        )
+    return table
+
+
+def breakeven_table(result: BreakEven) -> Table:
+    runs = f", {result.runs_per_month} runs" if result.runs_per_month else ""
+    table = Table(
+        title=f"{result.usage.hours_per_month:.1f} GPU-hours a month{runs}: pod or serverless",
+        title_justify="left",
+    )
+    for column in ("GPU", "how", "$ / h", "$ / month", "", "always-on pod pays off above"):
+        table.add_column(column, justify="right" if "$" in column else "left")
+    for row in result.rows:
+        for index, option in enumerate(sorted(row.options, key=lambda o: o.usd_per_month)):
+            first = index == 0
+            table.add_row(
+                row.gpu if first else "",
+                option.name,
+                f"{option.usd_per_hour:.3f}",
+                f"{option.usd_per_month:.2f}",
+                "[bold green]cheapest[/]" if option.cheapest else "",
+                f"{row.always_on_break_even_h:.0f} h/month"
+                if first and row.always_on_break_even_h is not None
+                else "",
+            )
+        table.add_section()
+    return table
+
+
+def checks_table(checks: Iterable[ModelCheck]) -> Table:
+    table = Table(title="Model files", title_justify="left")
+    for column in ("id", "status", "files", "checked against", "folder / problem"):
+        table.add_column(column)
+    style = {"ok": "green", "corrupt": "red", "missing": "dim"}
+    for check in checks:
+        against = sorted(
+            {f.checked_against or "recorded digest" for f in check.files if f.status == "ok"}
+        )
+        table.add_row(
+            check.id,
+            f"[{style[check.status]}]{check.status}[/]",
+            f"{sum(f.status == 'ok' for f in check.files)}/{len(check.files)}",
+            ", ".join(against) or "-",
+            check.problems() if check.status == "corrupt" else (check.folder or "-"),
+        )
     return table

@@ -63,15 +63,14 @@ def run(ctx: StageContext, params: IngestParams) -> StageResult:
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from ..io.decode import fit_size, iter_frames
+    from ..io.decode import iter_frames
 
     if ctx.source is None or ctx.source_path is None:
         raise BadInput("ingest needs a source clip")
     probe = ctx.source.probe
     first, last = _source_range(params, probe)
-    width, height = fit_size(probe.display_width, probe.display_height, params.max_size)
+    wanted, width, height = frame_plan(params, probe)
     writer = _PlateWriter(ctx, params, probe, (width, height))
-    wanted = len(range(first, last + 1, params.every))
     start_tc = probe.timecode or "00:00:00:00"
     workers = params.workers or len(os.sched_getaffinity(0))
     frames: list[FrameInfo] = []
@@ -120,6 +119,16 @@ def run(ctx: StageContext, params: IngestParams) -> StageResult:
         ),
         stats={"frames": len(frames), "encoded": writer.encoded, "resumed": writer.resumed},
     )
+
+
+def frame_plan(params: IngestParams, probe: SourceProbe) -> tuple[int, int, int]:
+    """How many frames the plate will have and its width and height, before any work
+    (for cost estimates)."""
+    from ..io.decode import fit_size
+
+    first, last = _source_range(params, probe)
+    width, height = fit_size(probe.display_width, probe.display_height, params.max_size)
+    return len(range(first, last + 1, params.every)), width, height
 
 
 def _preflight(params: IngestParams, probe: SourceProbe) -> None:
