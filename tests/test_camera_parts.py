@@ -34,20 +34,20 @@ def tracked(n_frames: int, motion: np.ndarray, n_points: int = 200, seed: int = 
 
 def test_a_pan_makes_no_keyframes_but_parallax_does():
     preset = PRESETS["balanced"]
-    n = 12
+    n = 60
+    gap = min(preset.max_gap, (n - 1) // (keyframes.MIN_COUNT - 1))  # 8: at least 8 keyframes
     rng = np.random.default_rng(1)
     depth_factor = rng.uniform(0.5, 2.0, 200)[:, None]
-    # A pan: every point moves the same (a homography explains it all).
-    pan = np.array([np.full((200, 2), [3.0 * f, 0.0]) for f in range(n)])
+    # A pan: every point moves the same (a homography explains it all): only the gap rule.
+    pan = np.array([np.full((200, 2), [1.0 * f, 0.0]) for f in range(n)])
     points, links = tracked(n, pan)
-    assert keyframes.choose(points, links, 640, preset) == [0, n - 1]
-    # A translation: near points move more than far ones (parallax).
-    slide = np.array([depth_factor * [6.0 * f, 0.0] for f in range(n)])
+    assert keyframes.choose(points, links, 640, preset) == [*range(0, n - 1, gap), n - 1]
+    # A translation: near points move more than far ones (parallax): keyframes come sooner.
+    slide = np.array([depth_factor * [12.0 * f, 0.0] for f in range(n)])
     points, links = tracked(n, slide)
     chosen = keyframes.choose(points, links, 640, preset)
-    assert chosen[0] == 0 and chosen[-1] == n - 1 and len(chosen) > 2
-    gaps = np.diff(chosen)
-    assert gaps.max() <= preset.max_gap
+    assert chosen[0] == 0 and chosen[-1] == n - 1
+    assert np.diff(chosen)[:-1].max() < gap
 
 
 def test_keyframes_follow_the_tracks_and_the_gap_limit():
