@@ -50,6 +50,7 @@ def test_the_record_holds_the_solve_stats_and_a_rerun_is_cached(solved_shot, cli
     manifest = Manifest.model_validate_json((solved_shot.shot / "shot.json").read_text())
     record = manifest.stages["camera"]
     assert record.status == "done" and record.stats["registered"] == solved_shot.FRAMES
+    assert record.frames == "1001-1020"
     assert record.stats["sensor"] == "--sensor-mm 36" and record.stats["warnings"] == []
     assert "camera/sparse/cameras.bin" in record.outputs
     again = cli("run", solved_shot.clip, *solved_shot.options)

@@ -64,7 +64,8 @@ def run_stage(ctx: StageContext, params: CameraParams) -> StageResult:
         for rel, data in render_all(camera).items():
             (ctx.output_dir(PASS) / rel).parent.mkdir(parents=True, exist_ok=True)
             ctx.write_bytes(PASS, rel, data)
-    return StageResult(stats=stats.model_dump(mode="json"))
+    # The frames the cameras cover: the plate's (the manifest's frame map stays as it is).
+    return StageResult(frames=ctx.frames, stats=stats.model_dump(mode="json"))
 
 
 def plate_files(plate_dir: Path, numbers: list[int]) -> list[Path]:

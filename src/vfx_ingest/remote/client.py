@@ -226,7 +226,9 @@ class RemoteRunner:
         files: list[tuple[str, Path, FileDigest]] = []
         source_ref = None
         seed = ShotSeed(frames=manifest.frames)
-        for need in spec.needs:
+        # Optional inputs (``uses``) travel too when this run has them.
+        present = [use for use in spec.uses if ctx.has_input(use)]
+        for need in (*spec.needs, *present):
             if need == SOURCE:
                 if manifest.source is None or ctx.source_path is None:
                     raise StageFailed(f"{spec.name} needs the source clip")
