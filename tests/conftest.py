@@ -132,21 +132,35 @@ class SolvedShot:
     default move's 8 degrees in 20 frames leaves so little parallax that depth and focal
     length trade off (COLMAP on every frame misses the focal length by 17% there). The
     lens is given (28 mm on a 36 mm back, as rendered), the usual case on a VFX shoot.
+    Frame 1010 is blank (a flash frame): it cannot be registered, so its camera must be
+    interpolated and flagged.
     """
 
     FRAMES, WIDTH, HEIGHT, FOCAL_MM, SENSOR_MM = 20, 320, 180, 28.0, 36.0
+    BLANK = 1010
 
     def __init__(self, root: Path) -> None:
-        from vfx_ingest.synthetic import Intrinsics, camera_path, clip_scene, render_clip
+        from vfx_ingest.synthetic import (
+            GroundTruth,
+            Intrinsics,
+            camera_path,
+            clip_scene,
+            encode_mp4,
+            render_frames,
+        )
 
         self.root = root
         self.clip = root / "orbit.mp4"
-        scene = clip_scene(Intrinsics.from_focal(self.WIDTH, self.HEIGHT, self.FOCAL_MM))
+        k = Intrinsics.from_focal(self.WIDTH, self.HEIGHT, self.FOCAL_MM, self.SENSOR_MM)
+        scene = clip_scene(k)
         poses = camera_path(
             "orbit", self.FRAMES, 8, target=scene.target, radius=scene.orbit_radius,
             eye_height=scene.eye_height,
         )  # fmt: skip
-        self.truth = render_clip(self.clip, path=poses, width=self.WIDTH, height=self.HEIGHT)
+        frames = [rgb for rgb, _ in render_frames(scene, poses, k)]
+        frames[self.BLANK - 1001] = np.full_like(frames[0], 128)
+        encode_mp4(frames, self.clip, fps=24)
+        self.truth = GroundTruth(intrinsics=k, fps=24, c2w=poses)
         self.shot = root / "shot"
         self.result = Cli()("run", self.clip, *self.options, "--json")
 

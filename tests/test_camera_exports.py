@@ -90,7 +90,7 @@ def test_usd_reads_back_with_pxr(solved_shot, solve):
         assert camera.GetFocalLengthAttr().Get(time) == pytest.approx(
             doc.intrinsics.focal_mm, abs=1e-4
         )
-        assert camera.GetPrim().GetAttribute("vfxingest:solved").Get(time) is True
+        assert camera.GetPrim().GetAttribute("vfxingest:solved").Get(time) is entry.solved
 
 
 def test_usd_frustum_projects_points_where_colmap_does(solved_shot, solve):
@@ -192,11 +192,12 @@ def test_transforms_json_follows_nerfstudio_conventions(solved_shot, solve):
     assert (data["w"], data["h"]) == (doc.image.width, doc.image.height)
     assert (data["fl_x"], data["fl_y"], data["cx"], data["cy"]) == (k.fx, k.fy, k.cx, k.cy)
     assert data["k1"] == k.distortion[0] and data["p1"] == data["p2"] == 0.0
-    assert len(data["frames"]) == len(doc.frames)
+    solved = [f for f in doc.frames if f.solved]  # an interpolated camera would mislead
+    assert len(data["frames"]) == len(solved) == len(doc.frames) - 1
     z_up = np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1.0]])
     np.testing.assert_allclose(data["applied_transform"], z_up[:3])
     assert (solved_shot.camera / data["ply_file_path"]).is_file()
-    for entry, frame in zip(doc.frames, data["frames"], strict=True):
+    for entry, frame in zip(solved, data["frames"], strict=True):
         assert (solved_shot.camera / frame["file_path"]).is_file()
         assert frame["file_path"].endswith(f"plate.{entry.frame}.png")
         matrix = np.array(frame["transform_matrix"])
@@ -204,7 +205,7 @@ def test_transforms_json_follows_nerfstudio_conventions(solved_shot, solve):
     # Project the points (moved into the file's Z-up world) the way nerfstudio's cameras
     # do: OpenGL camera axes, y up, so image rows grow against camera y.
     moved = points @ z_up[:3, :3].T
-    for entry, frame in list(zip(doc.frames, data["frames"], strict=True))[::6]:
+    for entry, frame in list(zip(solved, data["frames"], strict=True))[::6]:
         matrix = np.array(frame["transform_matrix"])
         cam = (moved - matrix[:3, 3]) @ matrix[:3, :3]
         front = -cam[:, 2] > 0.1

@@ -164,9 +164,10 @@ def warnings(solved: Solved, params: CameraParams, interpolated: list[int]) -> l
             "barely determined by the images; give --focal-mm if the lens is known"
         )
     if interpolated:
+        count = f"{len(interpolated)} frame{'s' if len(interpolated) > 1 else ''}"
         found.append(
-            f"{len(interpolated)} frames ({frame_set(interpolated)}) could not be registered; "
-            "their cameras are interpolated"
+            f"{count} ({frame_set(interpolated)}) could not be registered; "
+            "cameras interpolated from the solved neighbours"
         )
     return found
 

@@ -45,7 +45,7 @@ def render(camera: ShotCamera) -> dict[str, bytes]:
     if any(abs(k) > 0 for k in camera.distortion):
         label += "\\nlens distortion not applied"
     if interpolated:
-        label += f"\\n{interpolated} frames interpolated"
+        label += f"\\n{interpolated} interpolated frame{'s' if interpolated > 1 else ''}"
     text = "\n".join(
         [
             f"# vfx-ingest camera: frames {frames[0]}-{frames[-1]}, "
