@@ -344,3 +344,28 @@ def test_nk_window_translate_carries_the_principal_point(offset_camera):
         got = np.stack([(x + 1) / 2 * 320, 90 - y * 160], axis=1)
         expected, _ = colmap_pixels(camera, c2w, points[front])
         assert np.abs(got - expected).max() < 1e-3
+
+
+def test_transforms_json_lists_masks_and_depth_when_the_shot_has_them(offset_camera, tmp_path):
+    from dataclasses import replace
+
+    from vfx_ingest.camera.exports import nerfstudio
+    from vfx_ingest.io.images import decode_png, encode_png
+
+    shot, _, _, _ = offset_camera
+    label = tmp_path / "roto" / "car"
+    label.mkdir(parents=True)
+    moving = np.zeros((180, 320), np.uint8)
+    moving[40:80, 100:200] = 255
+    (label / "roto.1002.png").write_bytes(encode_png(moving))  # the car is in frame 1002 only
+    depth = [f"depth/depth.{f}.exr" for f in shot.frames]
+    files = nerfstudio.render(replace(shot, roto=[label], depth=depth))
+    data = json.loads(files["transforms.json"])
+    frames = {int(f["file_path"].split(".")[-2]): f for f in data["frames"]}
+    assert frames[1003]["depth_file_path"] == "../depth/depth.1003.exr"
+    assert frames[1002]["mask_path"] == "masks/mask.1002.png"
+    keep = decode_png(files["masks/mask.1002.png"])
+    assert keep[60, 150] == 0 and keep[10, 10] == 255  # nerfstudio ignores black pixels
+    assert decode_png(files["masks/mask.1001.png"]).min() == 255
+    bare = json.loads(nerfstudio.render(shot)["transforms.json"])
+    assert all("mask_path" not in f and "depth_file_path" not in f for f in bare["frames"])
