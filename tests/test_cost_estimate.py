@@ -108,7 +108,7 @@ def test_cheapest_and_fastest_are_marked_once_and_local_costs_nothing(tmp_path):
     cheapest = next(r for r in report.rows if r.cheapest)
     assert cheapest.usd == min(r.usd for r in report.rows)
     remote = {r.backend: r.installed for r in report.rows if r.backend != "local"}
-    assert remote["runpod-serverless"] and not remote["modal"] and not remote["runpod-pod"]
+    assert remote["runpod-serverless"] and remote["modal"] and not remote["runpod-pod"]
 
 
 def test_a_gpu_stage_needs_a_gpu_figure_or_is_skipped_with_the_reason(tmp_path):

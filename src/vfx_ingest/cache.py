@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from .digest import verify
+from .errors import BadInput
 from .job import ModelRef
 from .manifest import Manifest, StageRecord
 from .stages import SOURCE
@@ -69,6 +71,32 @@ def _pass_digest(pass_name: str, manifest: Manifest) -> str | None:
     if record is None or record.status != "done":
         return None
     return record.output_digest
+
+
+class StageKey(NamedTuple):
+    inputs: dict[str, str]
+    models: dict[str, str]
+    key: str
+
+
+def stage_key(
+    spec: StageSpec,
+    params: StageParams,
+    manifest: Manifest,
+    refs: Iterable[ModelRef],
+    root: Path,
+) -> StageKey:
+    """The stage's input and model digests and its cache key as the shot stands; BadInput
+    when an input it needs is not there yet."""
+    inputs = input_digests(spec, manifest)
+    if inputs is None:
+        raise BadInput(
+            f"{spec.name} needs {', '.join(spec.needs)}, which the shot does not have",
+            where=str(root),
+            fix="Run the stages that produce it first (see `vfx-ingest stages`)",
+        )
+    models = model_digests(spec, params, refs)
+    return StageKey(inputs, models, cache_key(spec, params, inputs, models))
 
 
 def outputs_verify(root: Path, record: StageRecord, *, full: bool = False) -> bool:

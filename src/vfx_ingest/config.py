@@ -121,21 +121,68 @@ class CostSettings(BaseModel):
         "flex", description="RunPod serverless workers to price: flex or active."
     )
     modal_cpu_cores: float = Field(
-        0.125, gt=0, description="CPU cores a Modal worker requests (Modal's default)."
+        0.125,
+        gt=0,
+        description="CPU cores a Modal worker requests (Modal's default); "
+        "priced here and requested by the deployed app.",
     )
     modal_memory_gib: float = Field(
-        0.125, gt=0, description="Memory in GiB a Modal worker requests (Modal's default)."
+        0.125,
+        gt=0,
+        description="Memory in GiB a Modal worker requests (Modal's default); "
+        "priced here and requested by the deployed app.",
     )
     modal_region: Literal["none", "broad", "narrow"] = Field(
         "none", description="Modal region pinning, which multiplies its prices."
     )
     modal_nonpreemptible: bool = Field(
-        False, description="Modal non-preemptible functions (3x CPU and memory)."
+        False,
+        description="Modal non-preemptible functions (3x CPU and memory); priced here "
+        "and requested by the deployed app.",
     )
     uplink_mbps: float = Field(100.0, gt=0, description="Your upload speed in Mbit/s.")
     downlink_mbps: float = Field(100.0, gt=0, description="Your download speed in Mbit/s.")
     stale_after_days: int = Field(
         60, ge=1, description="Warn when the prices used are older than this."
+    )
+
+
+# What Modal accepts as an app or volume name.
+MODAL_NAME = r"^[A-Za-z0-9._-]{1,63}$"
+
+
+class ModalSettings(BaseModel):
+    """Modal: the deployed app, its volumes and GPUs. The token is Modal's own
+    (``modal token new``, or MODAL_TOKEN_ID/MODAL_TOKEN_SECRET); we never read or store it."""
+
+    app_name: str = Field(
+        "vfx-ingest", pattern=MODAL_NAME, description="Name of the deployed Modal app."
+    )
+    environment: str | None = Field(None, description="Modal environment (default: yours).")
+    gpu: str | None = Field(
+        None, description="GPU for GPU stages, e.g. L40S or H100:2 (default: cheapest that fits)."
+    )
+    ephemeral: bool = Field(
+        False, description="Run in a temporary app (`app.run()`) instead of the deployed one."
+    )
+    models_volume: str = Field(
+        "vfx-models", pattern=MODAL_NAME, description="Volume holding model weights."
+    )
+    shots_volume: str = Field(
+        "vfx-shots", pattern=MODAL_NAME, description="Volume holding the shots' remote copies."
+    )
+    secrets: list[str] = Field(
+        default_factory=list, description="Modal secrets (by name) the workers get."
+    )
+    timeout_s: int = Field(3600, ge=10, le=86400, description="Longest one stage may run.")
+    scaledown_window_s: int = Field(
+        60, ge=2, le=1200, description="Seconds an idle worker stays up (and billed)."
+    )
+    apt_packages: list[str] = Field(
+        default_factory=list, description="Extra Debian packages for the worker image."
+    )
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="How often progress and results are polled."
     )
 
 
@@ -178,6 +225,7 @@ class Settings(BaseSettings):
     runpod: RunpodSettings = Field(default_factory=RunpodSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     cost: CostSettings = Field(default_factory=CostSettings)
+    modal: ModalSettings = Field(default_factory=ModalSettings)
 
     @field_validator("stages", mode="before")
     @classmethod

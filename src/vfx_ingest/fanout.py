@@ -43,6 +43,24 @@ def plan_chunks(frames: list[int], chunking: Chunking, max_workers: int) -> list
     return ranges
 
 
+def run_stage(
+    ctx: StageContext,
+    spec: StageSpec,
+    run_one: Callable[[Range | None, Path, ProgressFn, threading.Event], Ran],
+    max_workers: int,
+) -> Ran:
+    """A remote stage: as frame-range chunks when it can be split and the plate is long
+    enough, else as one job (``run_one(None, ...)``) into the stage's staging folder."""
+    ranges: list[Range] = []
+    if spec.chunking is not None and spec.stitch is not None and ctx.frames is not None:
+        ranges = plan_chunks(ctx.frames.numbers(), spec.chunking, max_workers)
+    if ranges:
+        return run_chunked(ctx, spec, ranges, run_one, max_workers)
+    return run_one(
+        None, ctx.staging, lambda done, total: ctx.on_progress(done, total, ""), ctx.cancel_event
+    )
+
+
 def run_chunked(
     ctx: StageContext, spec: StageSpec, ranges: list[Range], run_chunk: ChunkFn, max_workers: int
 ) -> Ran:

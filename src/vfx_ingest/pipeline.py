@@ -42,6 +42,8 @@ class RunRequest(BaseModel):
     max_cost: float | None = Field(
         None, ge=0, description="USD: refuse when the estimate is over, stop when spent."
     )
+    gpu: str | None = Field(None, description="GPU type for GPU stages on a remote backend.")
+    ephemeral: bool = Field(False, description="Modal: a temporary app, not the deployed one.")
 
 
 def shot_folder_for(clip: Path, settings: Settings) -> Path:
@@ -153,6 +155,7 @@ def run(
     from .cost.meter import CostMeter
 
     cancel = cancel or threading.Event()
+    settings = backend_settings(request, settings)
     # The backend checks its configuration before the plan prepares the shot folder.
     backend = get_backend(request.backend or settings.backend, settings)
     job = plan(request, settings)
@@ -223,3 +226,23 @@ def _record_actuals(
         history_rows(executed, manifest, job.job_id, job.shot, catalog),
     )
     return {r.stage: (r.cost_usd, r.price) for r in executed}
+
+
+def backend_settings(request: RunRequest, settings: Settings) -> Settings:
+    """Settings with this run's backend options (``--gpu``, ``--ephemeral``) applied."""
+    if request.gpu is None and not request.ephemeral:
+        return settings
+    name = request.backend or settings.backend
+    if name != "modal":
+        given = "--gpu" if request.gpu is not None else "--ephemeral"
+        raise BadInput(
+            f"{given} applies to the modal backend, and this run uses {name}",
+            fix="Add --backend modal, or leave the option out",
+        )
+    modal = settings.modal.model_copy(
+        update={
+            "gpu": request.gpu or settings.modal.gpu,
+            "ephemeral": request.ephemeral or settings.modal.ephemeral,
+        }
+    )
+    return settings.model_copy(update={"modal": modal})

@@ -140,15 +140,7 @@ def _execute_in(
         for request in job.stages:
             spec = get_stage(request.name)
             params = _params(spec, request.params)
-            inputs = cache.input_digests(spec, manifest)
-            if inputs is None:
-                raise BadInput(
-                    f"{spec.name} needs {', '.join(spec.needs)}, which the shot does not have",
-                    where=str(shot.root),
-                    fix="Run the stages that produce it first (see `vfx-ingest stages`)",
-                )
-            models = cache.model_digests(spec, params, job.models)
-            key = cache.cache_key(spec, params, inputs, models)
+            inputs, models, key = cache.stage_key(spec, params, manifest, job.models, shot.root)
             if request.frames is not None:
                 try:
                     chunk = _run_chunk(

@@ -18,6 +18,11 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
         "RunpodServerlessBackend",
         "RunPod serverless GPU workers (`vfx-ingest deploy runpod-serverless` first)",
     ),
+    "modal": (
+        "vfx_ingest.backends.modal.backend",
+        "ModalBackend",
+        "Modal serverless GPUs (`vfx-ingest deploy modal` first)",
+    ),
 }
 
 

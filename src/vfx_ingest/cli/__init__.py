@@ -50,7 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "deploy": (
         "vfx_ingest.cli.deploy_cmd",
-        "Deploy remote workers: the RunPod serverless image, template and endpoint.",
+        "Deploy remote workers: a RunPod serverless endpoint, or the Modal app.",
         "Remote",
     ),
     "storage": (

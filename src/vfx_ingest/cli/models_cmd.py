@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from .output import errors_to_exit_codes
 
 if TYPE_CHECKING:
+    from ..backends.modal.seam import VolumeCalls
     from ..config import Settings
     from ..models.registry import ModelEntry, Registry
     from ..models.store import Location, Store
@@ -87,6 +88,7 @@ def _size(entry: ModelEntry, location: Location | None) -> int | None:
     "  vfx-ingest models sync --stages depth,roto\n\n"
     "  vfx-ingest models sync --locked             # exactly what models.lock pins\n\n"
     "  HF_TOKEN=hf_... vfx-ingest models sync sam3  # gated: accept the license first\n\n"
+    "  vfx-ingest models sync vda-small --to modal  # then into the Modal models volume\n\n"
     "Exit codes: 0 all present, 1 a download failed or did not verify, 2 a model needs "
     "something from you (a license to accept, a token, a registration).",
 )
@@ -105,19 +107,29 @@ def sync(
         float, typer.Option("--timeout", min=0.1, help="Seconds without data before a retry.")
     ] = 30.0,
     retries: Annotated[int, typer.Option("--retries", min=0, help="Retries per file.")] = 3,
+    to: Annotated[
+        Literal["modal"] | None,
+        typer.Option(
+            "--to",
+            help="Then upload them into this backend's models volume (modal: "
+            "modal.models_volume), skipping files already there with the same digest.",
+        ),
+    ] = None,
     as_json: Annotated[bool, JSON] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
 ) -> None:
     """Download what is missing, in parallel, resumable, verified by sha256.
 
     Hub models go into huggingface_hub's cache (HF_HOME, HF_TOKEN, HF_ENDPOINT and
-    HF_HUB_OFFLINE apply); others into models_dir.
+    HF_HUB_OFFLINE apply); others into models_dir. With --to modal, the verified
+    weights then go into the Modal models volume, where the workers read them.
     """
     with errors_to_exit_codes(as_json=as_json):
         from ..models.sync import Syncer
         from .downloads import HumanDownloads, JsonDownloads, report_failures
 
-        _, registry, store = _context(lock)
+        settings, registry, store = _context(lock)
+        remote = _models_volume(settings) if to == "modal" else None
         named = bool(ids or stages or everything)
         entries = registry.select(ids or [], _stages(stages), everything)
         if not named:
@@ -145,6 +157,38 @@ def sync(
             error = VfxIngestError(failed[-1].error or "")
             error.exit_code = max(r.exit_code for r in failed)
             raise error
+        if remote is not None:
+            _upload(remote, entries, store, as_json=as_json, quiet=quiet)
+
+
+def _models_volume(settings: Settings) -> VolumeCalls:
+    """The Modal models volume, created when missing (checked before any download)."""
+    from ..backends.modal import seam
+    from ..backends.modal.models_volume import sync_fix
+
+    calls = seam.connect()
+    calls.check_token()
+    modal = settings.modal
+    return calls.volume(modal.models_volume, modal.environment, create=True, missing_fix=sync_fix())
+
+
+def _upload(
+    volume: VolumeCalls, entries: list[ModelEntry], store: Store, *, as_json: bool, quiet: bool
+) -> None:
+    import contextlib
+
+    from ..backends.modal.models_volume import sync as sync_volume
+    from .output import emit_json, err, out
+    from .tables import modal_sync_table
+
+    busy = f"uploading to the Modal volume {volume.name}"
+    with contextlib.nullcontext() if quiet or as_json else err.status(busy, spinner="dots"):
+        reports = sync_volume(volume, entries, store)
+    if as_json:
+        for report in reports:
+            emit_json({"type": "uploaded", **report.model_dump(mode="json")})
+    else:
+        out.print(modal_sync_table(reports))
 
 
 @app.command(

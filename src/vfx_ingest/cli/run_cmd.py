@@ -38,6 +38,8 @@ Examples:
 
   vfx-ingest run clip.mp4 --backend runpod-serverless --max-workers 8
 
+  vfx-ingest run clip.mp4 --backend modal --gpu L40S     # after `vfx-ingest deploy modal`
+
 On success stdout holds the shot folder's path (or, with --json, JSON lines only).
 Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.
 """
@@ -113,6 +115,18 @@ def run(
             "when the running cost passes it (exit 1).",
         ),
     ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu", help="GPU type for GPU stages on a remote backend (modal: L4, H100:2...)."
+        ),
+    ] = None,
+    ephemeral: Annotated[
+        bool,
+        typer.Option(
+            "--ephemeral", help="modal: run in a temporary app (no deploy needed) and stop it."
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON lines on stdout: events, records, result.")
     ] = False,
@@ -134,7 +148,13 @@ def run(
         )
         params = given_params(given)
         request = pipeline.RunRequest(
-            clip=clip, shot=shot, params=params, force=force, max_cost=max_cost
+            clip=clip,
+            shot=shot,
+            params=params,
+            force=force,
+            max_cost=max_cost,
+            gpu=gpu,
+            ephemeral=ephemeral,
         )
         display = JsonProgress() if as_json else HumanProgress(quiet=quiet)
         with display:

@@ -6,13 +6,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from ..config import SettingRow
 from ..manifest import Manifest, StageRecord
 from ..stages.base import StageSpec
 
 if TYPE_CHECKING:
+    from ..backends.modal.deploy import DeployReport
+    from ..backends.modal.models_volume import SyncReport
     from ..cost.breakeven import BreakEven
     from ..cost.catalog import Catalog
     from ..cost.estimate import Estimate, EstimateReport
@@ -268,4 +272,32 @@ def checks_table(checks: Iterable[ModelCheck]) -> Table:
             ", ".join(against) or "-",
             check.problems() if check.status == "corrupt" else (check.folder or "-"),
         )
+    return table
+
+
+def modal_deploy_table(report: DeployReport) -> Group:
+    """The deployed app: a heading line, its functions, and its volumes and limits."""
+    table = Table()
+    for column in ("function", "GPU", "stages"):
+        table.add_column(column)
+    for entry in report.classes:
+        for function in entry.functions:
+            table.add_row(function, entry.gpu or "CPU", ", ".join(entry.stages))
+    return Group(
+        Text(f"Modal app {report.app} ({report.app_id}) deployed, vfx-ingest {report.version}"),
+        table,
+        Text(
+            f"volumes: {report.models_volume} (models), {report.shots_volume} (shots); "
+            f"timeout {report.timeout_s} s; idle workers stop after {report.scaledown_window_s} s"
+        ),
+    )
+
+
+def modal_sync_table(reports: Iterable[SyncReport]) -> Table:
+    table = Table(title="Models in the Modal volume", title_justify="left")
+    for column in ("model", "volume", "sent", "already there"):
+        table.add_column(column, justify="right" if column != "model" else "left")
+    for report in reports:
+        sent = f"{report.uploaded} files, {report.uploaded_bytes / 1e6:.1f} MB"
+        table.add_row(report.id, report.volume, sent, f"{report.skipped} files")
     return table

@@ -120,26 +120,14 @@ class RemoteRunner:
 
     def run(self, ctx: StageContext, spec: StageSpec, params: StageParams) -> Ran:
         manifest = ShotFolder(ctx.shot_root).load_manifest() or Manifest(tool_version="")
-        ranges: list[fanout.Range] = []
-        if spec.chunking is not None and spec.stitch is not None and ctx.frames is not None:
-            ranges = fanout.plan_chunks(
-                ctx.frames.numbers(), spec.chunking, self.options.max_workers
-            )
-        if ranges:
-            return fanout.run_chunked(
-                ctx,
-                spec,
-                ranges,
-                lambda rng, dest, report, stop: self._one(
-                    ctx, spec, params, manifest, rng, dest, report, stop
-                ),
-                self.options.max_workers,
-            )
-
-        def report(done: int, total: int) -> None:
-            ctx.on_progress(done, total, "")
-
-        return self._one(ctx, spec, params, manifest, None, ctx.staging, report, ctx.cancel_event)
+        return fanout.run_stage(
+            ctx,
+            spec,
+            lambda rng, dest, report, stop: self._one(
+                ctx, spec, params, manifest, rng, dest, report, stop
+            ),
+            self.options.max_workers,
+        )
 
     # ---------------------------------------------------------------- one job
 

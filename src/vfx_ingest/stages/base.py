@@ -171,6 +171,9 @@ class StageSpec:
     # staging folders, in frame order, into the context's own staging (e.g. depth aligns
     # each chunk's scale and shift on the overlapping frames).
     stitch: Callable[[StageContext, list[Path]], None] | None = None
+    # Extras of this package (pyproject's optional dependencies) the stage's code imports,
+    # e.g. ("ml",) for torch: remote worker images install exactly these.
+    extras: tuple[str, ...] = ()
 
     def selected_models(self, params: StageParams) -> tuple[str, ...]:
         if self.model_param is None:
