@@ -83,4 +83,5 @@ SPEC = StageSpec(
     params=CameraParams,
     run=run,
     uses=("roto",),
+    extras=("camera",),
 )
