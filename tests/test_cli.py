@@ -93,6 +93,8 @@ def test_stages_listing_and_options(cli):
     assert rows["ingest"]["produces"] == ["plate"] and not rows["ingest"]["chunkable"]
     assert rows["depth"]["needs"] == ["plate"] and rows["depth"]["chunkable"]
     assert rows["depth"]["models"][0] == "vda-small"
+    assert rows["camera"]["needs"] == ["plate"] and rows["camera"]["produces"] == ["camera"]
+    assert rows["camera"]["uses"] == ["roto"] and rows["ingest"]["uses"] == []
     options = cli("stages", "ingest")
     assert "--max-size" in options.stdout and "1001" in options.stdout
     schema = json.loads(cli("stages", "ingest", "--json").stdout)

@@ -81,9 +81,10 @@ def test_app_is_built_from_the_stage_registry(with_tint, wheel, monkeypatch):
     spec = app_spec(load_settings(), wheel=wheel.name)
     built = build_app(spec, wheel)
 
-    # One class per GPU type: ingest needs none, depth 8 GB (T4 has 16), tint 20 GB (L4 24).
+    # One class per GPU type: ingest and camera need none, depth 8 GB (T4 has 16), tint
+    # 20 GB (L4 24).
     assert {c.name: (c.gpu, c.stages) for c in spec.classes} == {
-        "Cpu": (None, ["ingest"]),
+        "Cpu": (None, ["ingest", "camera"]),
         "GpuT4": ("T4", ["depth"]),
         "GpuL4": ("L4", ["tint"]),
     }
@@ -108,7 +109,7 @@ def test_app_is_built_from_the_stage_registry(with_tint, wheel, monkeypatch):
         torch == f"RUN python -m pip install torch=={__import__('torch').__version__.split('+')[0]}"
     )
     copy = f"COPY {wheel} {WHEELS_DIR}/{wheel.name}"
-    install = f"RUN python -m pip install {shlex.quote(f'{WHEELS_DIR}/{wheel.name}[ml]')}"
+    install = f"RUN python -m pip install {shlex.quote(f'{WHEELS_DIR}/{wheel.name}[camera,ml]')}"
     assert commands.index(copy) < commands.index(install)
     assert commands.index(torch) < commands.index(copy)  # torch's big layer stays cached
     env = " ".join(c for c in commands if c.startswith("ENV"))
@@ -117,11 +118,12 @@ def test_app_is_built_from_the_stage_registry(with_tint, wheel, monkeypatch):
     assert SPEC_ENV in env  # the container rebuilds this same app from it
 
 
-def test_a_cpu_only_registry_gets_no_torch_and_no_extras(wheel, monkeypatch):
+def test_a_cpu_only_registry_gets_no_torch_and_only_its_extras(wheel, monkeypatch):
     monkeypatch.delitem(REGISTRY, "depth")
     spec = app_spec(load_settings(), wheel=wheel.name)
-    assert spec.image.torch is None and spec.image.extras == []
-    assert spec.image.wheel_requirement == f"{WHEELS_DIR}/{wheel.name}"
+    # ingest needs no extra; the camera stage needs pycolmap and usd-core.
+    assert spec.image.torch is None and spec.image.extras == ["camera"]
+    assert spec.image.wheel_requirement == f"{WHEELS_DIR}/{wheel.name}[camera]"
     assert not any(
         "torch" in c for c in dockerfile(build_app(spec, wheel).app._get_default_image())
     )

@@ -96,10 +96,10 @@ def test_deploy_builds_the_app_and_reports_its_functions(fake, cli):
     (report,) = cli.json_lines(result.stdout)
     assert report["app"] == "vfx-ingest" and report["app_id"] == "ap-vfx-ingest"
     assert report["classes"] == [
-        {"name": "Cpu", "gpu": None, "stages": ["ingest"], "functions": ["Cpu.run_job"]},
+        {"name": "Cpu", "gpu": None, "stages": ["ingest", "camera"], "functions": ["Cpu.run_job"]},
         {"name": "GpuT4", "gpu": "T4", "stages": ["depth"], "functions": ["GpuT4.run_job"]},
     ]
-    assert fake.deployed["vfx-ingest"].classes[0].stages == ["ingest"]
+    assert fake.deployed["vfx-ingest"].classes[0].stages == ["ingest", "camera"]
     # Clients find the deployed classes (and its version) in the shots volume.
     spec = json.loads((fake.root / "vfx-shots" / app_spec_path("vfx-ingest")).read_text())
     assert spec["version"] == report["version"]

@@ -41,9 +41,8 @@ def model_digests(spec: StageSpec, params: StageParams, refs: Iterable[ModelRef]
 
 
 def input_digests(spec: StageSpec, manifest: Manifest) -> dict[str, str] | None:
-    """Digest of each input the stage needs; None when one is not available yet."""
-    from .stages import producer_of
-
+    """Digest of each input the stage needs, and of each optional input (``uses``) the
+    shot has; None when a needed one is not available yet."""
     digests: dict[str, str] = {}
     for need in spec.needs:
         if need == SOURCE:
@@ -51,11 +50,27 @@ def input_digests(spec: StageSpec, manifest: Manifest) -> dict[str, str] | None:
                 return None
             digests[need] = manifest.source.digest.sha256
             continue
-        record = manifest.stages.get(producer_of(need).name)
-        if record is None or record.status != "done" or record.output_digest is None:
+        digest = _pass_digest(need, manifest)
+        if digest is None:
             return None
-        digests[need] = record.output_digest
+        digests[need] = digest
+    for use in spec.uses:
+        if (digest := _pass_digest(use, manifest)) is not None:
+            digests[use] = digest
     return digests
+
+
+def _pass_digest(pass_name: str, manifest: Manifest) -> str | None:
+    """The output digest of the stage that made ``pass_name``, when it is done."""
+    from .stages import producer_of
+
+    try:
+        record = manifest.stages.get(producer_of(pass_name).name)
+    except KeyError:  # no registered stage makes this pass
+        return None
+    if record is None or record.status != "done":
+        return None
+    return record.output_digest
 
 
 class StageKey(NamedTuple):

@@ -193,6 +193,7 @@ def _context(
         source=job.source,
         source_path=Path(job.source.path) if job.source else None,
         frames=manifest.frames,
+        inputs=cache.input_digests(spec, manifest) or {},
         frame_range=frame_range,
         on_progress=lambda done, total, message: emit(
             ProgressEvent(stage=spec.name, done=done, total=total, message=message)

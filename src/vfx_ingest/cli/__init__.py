@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Show a shot's source, frames and stage records (stale ones marked).",
         "Shots",
     ),
+    "export": (
+        "vfx_ingest.cli.export_cmd",
+        "Regenerate a pass's exports from the shot (camera: .chan, .nk, USD, nerfstudio).",
+        "Shots",
+    ),
     "cost": (
         "vfx_ingest.cli.cost_cmd",
         "Estimate a clip's cost per backend and GPU before it runs; list the prices.",

@@ -119,6 +119,9 @@ class HumanProgress(LiveDisplay):
         mark = "[green]✓[/]" if event.status == "done" else "[dim]✓[/]"
         word = "done" if event.status == "done" else "cached"
         self.progress.console.print(f"{mark} {event.stage}: {word}{_summary(event.record)}")
+        # A stage may finish with things to check (e.g. the camera solve's interpolated frames).
+        for warning in event.record.stats.get("warnings", []) if event.record else []:
+            self.progress.console.print(f"[yellow]![/] {event.stage}: {escape(warning)}")
 
 
 class JsonProgress:

@@ -41,6 +41,7 @@ def stages(
                         "version": spec.version,
                         "summary": spec.summary,
                         "needs": list(spec.needs),
+                        "uses": list(spec.uses),
                         "produces": list(spec.produces),
                         "device": spec.device.model_dump(),
                         "models": list(spec.models),

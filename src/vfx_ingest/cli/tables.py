@@ -29,9 +29,10 @@ def stages_table(specs: Iterable[StageSpec]) -> Table:
     for column in ("stage", "needs", "produces", "device", "models", "chunks", "what it does"):
         table.add_column(column)
     for spec in specs:
+        optional = f" (+ {', '.join(spec.uses)} if present)" if spec.uses else ""
         table.add_row(
             spec.name,
-            ", ".join(spec.needs),
+            ", ".join(spec.needs) + optional,
             ", ".join(spec.produces),
             spec.device.describe(),
             ", ".join(spec.models) or "-",

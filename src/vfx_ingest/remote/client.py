@@ -217,7 +217,9 @@ class RemoteRunner:
         context: set[int] = set()
         if frames is not None and spec.chunk_context is not None and manifest.frames is not None:
             context = set(spec.chunk_context(manifest.frames.numbers(), frames))
-        for need in spec.needs:
+        # Optional inputs (``uses``) travel too when this run has them.
+        present = [use for use in spec.uses if ctx.has_input(use)]
+        for need in (*spec.needs, *present):
             if need == SOURCE:
                 if manifest.source is None or ctx.source_path is None:
                     raise StageFailed(f"{spec.name} needs the source clip")

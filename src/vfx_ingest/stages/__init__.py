@@ -6,12 +6,13 @@ from collections.abc import Iterable
 
 from ..errors import BadInput
 from .base import StageSpec
+from .camera import SPEC as CAMERA
 from .depth import SPEC as DEPTH
 from .ingest import SPEC as INGEST
 
 SOURCE = "source"
 
-REGISTRY: dict[str, StageSpec] = {spec.name: spec for spec in (INGEST, DEPTH)}
+REGISTRY: dict[str, StageSpec] = {spec.name: spec for spec in (INGEST, DEPTH, CAMERA)}
 
 
 def get_stage(name: str) -> StageSpec:
@@ -32,7 +33,12 @@ def producer_of(pass_name: str) -> StageSpec:
 
 
 def with_dependencies(names: Iterable[str]) -> list[StageSpec]:
-    """The requested stages plus the stages producing what they need, upstream first."""
+    """The requested stages plus the stages producing what they need, upstream first.
+
+    A stage's optional inputs (``uses``) add nothing, but when the run also asks for their
+    producer, that producer runs first so that its output is used.
+    """
+    requested = [get_stage(name) for name in names]
     ordered: list[StageSpec] = []
 
     def visit(spec: StageSpec) -> None:
@@ -41,8 +47,19 @@ def with_dependencies(names: Iterable[str]) -> list[StageSpec]:
         for need in spec.needs:
             if need != SOURCE:
                 visit(producer_of(need))
+        for use in spec.uses:
+            producer = REGISTRY.get(_producer_name(use) or "")
+            if producer is not None and producer in requested:
+                visit(producer)
         ordered.append(spec)
 
-    for name in names:
-        visit(get_stage(name))
+    for spec in requested:
+        visit(spec)
     return ordered
+
+
+def _producer_name(pass_name: str) -> str | None:
+    try:
+        return producer_of(pass_name).name
+    except KeyError:
+        return None

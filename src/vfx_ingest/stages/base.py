@@ -93,6 +93,8 @@ class StageContext:
     source: SourceFile | None = None
     source_path: Path | None = None
     frames: FrameMap | None = None
+    # Digest of each input pass present: every ``needs`` and the ``uses`` the shot has.
+    inputs: dict[str, str] = field(default_factory=dict)
     # A chunk job covers only these frame numbers (first, last), overlap included.
     frame_range: tuple[int, int] | None = None
     models: dict[str, Path] = field(default_factory=dict)
@@ -103,6 +105,10 @@ class StageContext:
 
     def input_dir(self, name: str) -> Path:
         return self.shot_root / name
+
+    def has_input(self, name: str) -> bool:
+        """True when the pass is an input of this run (an optional one the shot has)."""
+        return name in self.inputs
 
     def output_dir(self, name: str) -> Path:
         path = self.staging / name
@@ -149,6 +155,10 @@ class StageSpec:
     produces: tuple[str, ...]
     params: type[StageParams]
     run: StageFn
+    # Optional inputs: passes the stage uses when the shot has them (e.g. roto masks for
+    # the camera). Their digests join the cache key when present; they are never run just
+    # for this stage, but run first when the same run asks for them.
+    uses: tuple[str, ...] = ()
     device: DeviceNeeds = field(default_factory=DeviceNeeds)
     models: tuple[str, ...] = ()
     model_param: str | None = None

@@ -1,39 +1,27 @@
 """Ground-truth cameras of a rendered clip, in the `vfx-ingest.cameras/1` JSON schema.
 
-The same schema is what the camera stage writes as `cameras.json`:
-
-    {
-      "schema": "vfx-ingest.cameras/1",
-      "convention": "opencv",     # camera x right, y down, z forward; matrices are camera-to-world
-      "world": {"up": [0, 1, 0], "units": "meters", "note": "ground plane y=0"},
-      "image": {"width": W, "height": H},
-      "fps": 24,
-      "intrinsics": {"model": "PINHOLE", "fx", "fy", "cx", "cy", "distortion": [],
-                     "focal_mm", "sensor_width_mm", "sensor_height_mm"},
-      "frames": [{"frame": 1001, "c2w": [[...4x4 row-major...]], "solved": true}, ...]
-    }
-
-Pixel centres follow COLMAP: pixel (u, v) has its centre at (u + 0.5, v + 0.5), so a centred
-principal point is (width / 2, height / 2).
+The schema (and its one reader and writer) lives in `vfx_ingest.camera.cameras_json`: the
+camera stage writes the same documents, so a solve and its truth compare field by field.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .camera import Intrinsics
+from ..camera.cameras_json import SCHEMA, CamerasDoc, ImageSize, Intrinsics, World, frame_cameras
+from .camera import Intrinsics as PinholeIntrinsics
 
-SCHEMA = "vfx-ingest.cameras/1"
+__all__ = ["FIRST_FRAME", "SCHEMA", "GroundTruth"]
+
 FIRST_FRAME = 1001
 
 
 @dataclass
 class GroundTruth:
-    intrinsics: Intrinsics
+    intrinsics: PinholeIntrinsics
     fps: float
     c2w: np.ndarray  # (N, 4, 4) camera-to-world, OpenCV axes
     first_frame: int = FIRST_FRAME
@@ -49,69 +37,58 @@ class GroundTruth:
     def camera_centres(self) -> np.ndarray:
         return self.c2w[:, :3, 3]
 
-    def to_dict(self) -> dict:
+    def to_doc(self) -> CamerasDoc:
         k = self.intrinsics
-        solved = self.solved or [True] * len(self.c2w)
-        fps = int(self.fps) if float(self.fps).is_integer() else float(self.fps)
-        return {
-            "schema": SCHEMA,
-            "convention": "opencv",
-            "world": {"up": [0, 1, 0], "units": "meters", "note": "ground plane y=0"},
-            "image": {"width": k.width, "height": k.height},
-            "fps": fps,
-            "intrinsics": {
-                "model": "PINHOLE",
-                "fx": k.fx,
-                "fy": k.fy,
-                "cx": k.cx,
-                "cy": k.cy,
-                "distortion": [],
-                "focal_mm": k.focal_mm,
-                "sensor_width_mm": k.sensor_width_mm,
-                "sensor_height_mm": k.sensor_height_mm,
-            },
-            "frames": [
-                {"frame": n, "c2w": m.tolist(), "solved": bool(ok)}
-                for n, m, ok in zip(self.frame_numbers, self.c2w, solved, strict=True)
-            ],
-        }
+        return CamerasDoc(
+            world=World(up=[0, 1, 0], units="meters", note="ground plane y=0"),
+            image=ImageSize(width=k.width, height=k.height),
+            fps=self.fps,
+            intrinsics=Intrinsics(
+                model="PINHOLE",
+                fx=k.fx,
+                fy=k.fy,
+                cx=k.cx,
+                cy=k.cy,
+                distortion=[],
+                focal_mm=k.focal_mm,
+                sensor_width_mm=k.sensor_width_mm,
+                sensor_height_mm=k.sensor_height_mm,
+            ),
+            frames=frame_cameras(self.frame_numbers, self.c2w, self.solved),
+        )
+
+    def to_dict(self) -> dict:
+        return self.to_doc().to_dict()
+
+    @classmethod
+    def from_doc(cls, doc: CamerasDoc) -> GroundTruth:
+        i = doc.intrinsics
+        intr = PinholeIntrinsics(
+            width=doc.image.width,
+            height=doc.image.height,
+            fx=i.fx,
+            fy=i.fy,
+            cx=i.cx,
+            cy=i.cy,
+            focal_mm=i.focal_mm,
+            sensor_width_mm=i.sensor_width_mm,
+            sensor_height_mm=i.sensor_height_mm,
+        )
+        return cls(
+            intrinsics=intr,
+            fps=float(doc.fps),
+            c2w=doc.c2w(),
+            first_frame=doc.frames[0].frame,
+            solved=[f.solved for f in doc.frames],
+        )
 
     @classmethod
     def from_dict(cls, data: dict) -> GroundTruth:
-        if data.get("schema") != SCHEMA:
-            raise ValueError(f"not a {SCHEMA} document (schema={data.get('schema')!r})")
-        if data.get("convention") != "opencv":
-            raise ValueError(f"unsupported camera convention {data.get('convention')!r}")
-        i, img = data["intrinsics"], data["image"]
-        intr = Intrinsics(
-            width=int(img["width"]),
-            height=int(img["height"]),
-            fx=float(i["fx"]),
-            fy=float(i["fy"]),
-            cx=float(i["cx"]),
-            cy=float(i["cy"]),
-            focal_mm=float(i["focal_mm"]),
-            sensor_width_mm=float(i["sensor_width_mm"]),
-            sensor_height_mm=float(i["sensor_height_mm"]),
-        )
-        frames = sorted(data["frames"], key=lambda f: f["frame"])
-        numbers = [int(f["frame"]) for f in frames]
-        if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
-            raise ValueError("frame numbers must be consecutive")
-        return cls(
-            intrinsics=intr,
-            fps=float(data["fps"]),
-            c2w=np.array([f["c2w"] for f in frames], dtype=float),
-            first_frame=numbers[0],
-            solved=[bool(f.get("solved", True)) for f in frames],
-        )
+        return cls.from_doc(CamerasDoc.from_dict(data))
 
     def to_json(self) -> str:
         """Indented JSON with one line per frame (readable, diff-friendly, exact floats)."""
-        doc = self.to_dict()
-        frames = ",\n".join("    " + json.dumps(f) for f in doc["frames"])
-        text = json.dumps({**doc, "frames": "@FRAMES@"}, indent=2)
-        return text.replace('"@FRAMES@"', "[\n" + frames + "\n  ]") + "\n"
+        return self.to_doc().to_json()
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -121,4 +98,4 @@ class GroundTruth:
 
     @classmethod
     def load(cls, path: str | Path) -> GroundTruth:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_doc(CamerasDoc.load(path))

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
-from ... import __version__, atomic
+from ... import __version__, atomic, cache
 from ...digest import FileDigest
 from ...errors import StageFailed
 from ...manifest import Manifest, SourceFile
@@ -115,7 +115,8 @@ class RemoteShot:
             remote.source = source
         if local.frames is not None:
             remote.frames = local.frames
-        for need in spec.needs:
+        # What the stage needs, and the optional inputs (``uses``) the shot has.
+        for need in cache.input_digests(spec, local) or {}:
             if need == SOURCE:
                 continue
             producer = producer_of(need).name

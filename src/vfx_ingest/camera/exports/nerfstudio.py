@@ -1,0 +1,74 @@
+"""``transforms.json`` for nerfstudio (and instant-ngp), in nerfstudio's published format.
+
+- Intrinsics at the top (one shared camera): ``camera_model`` "OPENCV" with ``fl_x``,
+  ``fl_y``, ``cx``, ``cy``, ``w``, ``h`` and ``k1``, ``k2``, ``p1``, ``p2`` (zero where the
+  solve's model has no such term).
+- ``transform_matrix``: camera-to-world with OpenGL camera axes (x right, y up, looking
+  down -z) in nerfstudio's Z-up world; ``applied_transform`` records the rotation from our
+  Y-up world, which is also what maps ``points.ply`` (``ply_file_path``) into it.
+- ``file_path`` points at the plate (``../plate/...``), ``mask_path`` at masks written next
+  to this file when the shot has roto (white = static, use; black = moving object, ignore)
+  and ``depth_file_path`` at the depth pass when the shot has one.
+- Only solved frames are listed: an interpolated camera would teach a radiance field the
+  wrong view. They are in ``cameras.json`` and the other exports, flagged.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ...frames import frame_path
+from ...io.images import encode_png
+from ..axes import Y_UP_TO_Z_UP, opengl_c2w
+from ..inputs import merged_roto
+from ..shotcam import ShotCamera
+
+DISTORTION_KEYS = {
+    "SIMPLE_PINHOLE": (),
+    "PINHOLE": (),
+    "SIMPLE_RADIAL": ("k1",),
+    "RADIAL": ("k1", "k2"),
+    "OPENCV": ("k1", "k2", "p1", "p2"),
+}
+
+
+def render(camera: ShotCamera) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    doc: dict[str, object] = {
+        "camera_model": "OPENCV",
+        "fl_x": camera.fx,
+        "fl_y": camera.fy,
+        "cx": camera.cx,
+        "cy": camera.cy,
+        "w": camera.width,
+        "h": camera.height,
+    }
+    terms = dict(zip(DISTORTION_KEYS[camera.model], camera.distortion, strict=True))
+    doc.update({key: float(terms.get(key, 0.0)) for key in ("k1", "k2", "p1", "p2")})
+    matrices = Y_UP_TO_Z_UP @ opengl_c2w(camera.c2w)
+    frames = []
+    for i, frame in enumerate(camera.frames):
+        if not camera.solved[i]:
+            continue
+        entry: dict[str, object] = {
+            "file_path": f"../{camera.plates[i]}",
+            "transform_matrix": matrices[i].tolist(),
+        }
+        if camera.roto:
+            mask = frame_path("mask", frame, "png")
+            union = merged_roto(camera.roto, frame_path("roto", frame, "png"))
+            keep = np.full((camera.height, camera.width), 255, np.uint8)
+            if union is not None:
+                keep[union] = 0
+            files[f"masks/{mask}"] = encode_png(keep)
+            entry["mask_path"] = f"masks/{mask}"
+        if camera.depth:
+            entry["depth_file_path"] = f"../{camera.depth[i]}"
+        frames.append(entry)
+    doc["frames"] = frames
+    doc["applied_transform"] = Y_UP_TO_Z_UP[:3].tolist()
+    doc["ply_file_path"] = "points.ply"
+    files["transforms.json"] = (json.dumps(doc, indent=2) + "\n").encode()
+    return files
