@@ -417,3 +417,21 @@ def test_exr_and_16bit_plates_are_given_to_colmap_as_8bit_png(tmp_path):
         plate,
         ["plate.1003.png"],
     )
+
+
+def test_transforms_json_gets_depth_paths_only_for_metric_depth(tmp_path):
+    """nerfstudio reads depth_file_path as depth: a relative model's disparity must not be
+    listed there, a metric model's depth must."""
+    import numpy as np
+
+    from vfx_ingest.camera.run import _holds_metric_depth
+    from vfx_ingest.depth.exr import VALUES_ATTR
+    from vfx_ingest.io.images import write_exr
+
+    files = [tmp_path / f"depth.{n}.exr" for n in (1001, 1002)]
+    for values in ("relative_disparity", "metric_depth_m"):
+        for path in files:
+            write_exr(path, {"Z": np.ones((4, 6), np.float32)}, attributes={VALUES_ATTR: values})
+        assert _holds_metric_depth(files) is (values == "metric_depth_m")
+    files[1].unlink()
+    assert not _holds_metric_depth(files)

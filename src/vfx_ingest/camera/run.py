@@ -101,7 +101,7 @@ def shot_camera(
     numbers = frames.numbers()
     plates = plate_files(shot_root / "plate", numbers)
     depth = [frame_path("depth", n, "exr") for n in numbers]
-    has_depth = all((shot_root / "depth" / name).is_file() for name in depth)
+    has_depth = _holds_metric_depth([shot_root / "depth" / name for name in depth])
     return shotcam.from_reconstruction(
         read_binary(sparse),
         numbers,
@@ -111,6 +111,21 @@ def shot_camera(
         depth=[f"depth/{name}" for name in depth] if has_depth else None,
         roto=roto or None,
     )
+
+
+def _holds_metric_depth(files: list[Path]) -> bool:
+    """True when every frame has a depth file and the pass holds metric depth.
+
+    nerfstudio reads ``depth_file_path`` as depth; the relative models write disparity
+    (larger is nearer, no unit), which must never be handed over as depth.
+    """
+    if not files or not all(path.is_file() for path in files):
+        return False
+    from ..depth.exr import VALUES_ATTR
+    from ..depth.models import METRIC
+    from ..io.images import read_exr_header
+
+    return read_exr_header(files[0]).get(VALUES_ATTR) == METRIC
 
 
 def read_binary(folder: Path) -> pycolmap.Reconstruction:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # inverse depth (disparity: larger is nearer, unknown scale and shift); the metric models
 # predict depth along the optical axis in metres.
 Values = Literal["relative_disparity", "metric_depth_m"]
+METRIC: Values = "metric_depth_m"
 
 FAMILIES: dict[str, Values] = {
     "video-depth-anything": "relative_disparity",
@@ -55,7 +56,7 @@ class DepthModel:
 
     @property
     def metric(self) -> bool:
-        return self.values == "metric_depth_m"
+        return self.values == METRIC
 
     def license_note(self) -> str | None:
         """One line for the user when the weights may not be used commercially."""

@@ -55,6 +55,14 @@ def write_exr(
         exr.write(str(path))
 
 
+def read_exr_header(path: Path) -> dict[str, Any]:
+    """An EXR's header attributes, without reading its pixels."""
+    import OpenEXR
+
+    with OpenEXR.File(str(path), header_only=True) as exr:
+        return dict(exr.header())
+
+
 def read_exr(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Channels and header of an EXR. R, G, B come together as one ``RGB`` HxWx3 array (as
     ``write_exr`` takes them); other channels (``Z``, ``A``) by name."""

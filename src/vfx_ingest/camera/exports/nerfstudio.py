@@ -8,7 +8,8 @@
   Y-up world, which is also what maps ``points.ply`` (``ply_file_path``) into it.
 - ``file_path`` points at the plate (``../plate/...``), ``mask_path`` at masks written next
   to this file when the shot has roto (white = static, use; black = moving object, ignore)
-  and ``depth_file_path`` at the depth pass when the shot has one.
+  and ``depth_file_path`` at the depth pass when the shot has metric depth (a relative
+  model's disparity is never handed to nerfstudio as depth).
 - Only solved frames are listed: an interpolated camera would teach a radiance field the
   wrong view. They are in ``cameras.json`` and the other exports, flagged.
 """
