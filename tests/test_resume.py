@@ -13,10 +13,11 @@ from pathlib import Path
 import OpenEXR
 import pytest
 
-from vfx_ingest import pipeline
+from vfx_ingest import cache, pipeline
 from vfx_ingest.config import load_settings
-from vfx_ingest.job import ProgressEvent
+from vfx_ingest.job import ProgressEvent, StageEvent
 from vfx_ingest.manifest import Manifest
+from vfx_ingest.stages import get_stage
 from vfx_ingest.stages.base import Cancelled
 
 
@@ -101,10 +102,10 @@ def test_killed_run_leaves_no_complete_looking_pass_and_resumes(clips, tmp_path)
     assert not list((shot / "plate").glob(".*"))
 
 
-def test_failed_rerun_keeps_the_earlier_pass(clips, tmp_path):
+def test_failed_rerun_keeps_the_earlier_pass_and_its_record(cli, clips, tmp_path):
     clip, shot = clips(frames=12), tmp_path / "shot"
     request = pipeline.RunRequest(clip=clip, shot=shot)
-    pipeline.run(request, load_settings(), lambda e: None)
+    first = pipeline.run(request, load_settings(), lambda e: None).records[0]
     before = {p.name: p.read_bytes() for p in (shot / "plate").iterdir()}
     cancel = threading.Event()
     cancel.set()
@@ -112,6 +113,27 @@ def test_failed_rerun_keeps_the_earlier_pass(clips, tmp_path):
     with pytest.raises(Cancelled):
         pipeline.run(forced, load_settings(), lambda e: None, cancel)
     assert {p.name: p.read_bytes() for p in (shot / "plate").iterdir()} == before
+
+    # The failed attempt is recorded, and so is the pass that is still in place.
+    failed = Manifest.model_validate_json((shot / "shot.json").read_text()).stages["ingest"]
+    assert failed.status == "failed" and failed.params["every"] == 2
+    assert failed.last_good is not None
+    assert failed.last_good.output_digest == first.output_digest
+    # Later stages read that pass, so it is their input while the failed attempt stands.
+    saved = Manifest.model_validate_json((shot / "shot.json").read_text())
+    assert cache.input_digests(get_stage("depth"), saved) == {"plate": first.output_digest}
+    shown = cli("status", shot)
+    assert shown.exit_code == 0
+    assert "is kept" in " ".join(shown.stdout.split()), shown.stdout
+
+    # So the next plain run finds that pass cached instead of redoing it.
+    events: list[object] = []
+    again = pipeline.run(request, load_settings(), events.append).records[0]
+    assert [e.status for e in events if isinstance(e, StageEvent)] == ["cached"]
+    assert again.output_digest == first.output_digest
+    restored = Manifest.model_validate_json((shot / "shot.json").read_text()).stages["ingest"]
+    assert restored.status == "done" and restored.last_good is None
+    assert restored.cache_key == first.cache_key
 
 
 def test_sigterm_records_the_stage_as_interrupted(clips, tmp_path):

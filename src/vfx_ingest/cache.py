@@ -61,16 +61,14 @@ def input_digests(spec: StageSpec, manifest: Manifest) -> dict[str, str] | None:
 
 
 def _pass_digest(pass_name: str, manifest: Manifest) -> str | None:
-    """The output digest of the stage that made ``pass_name``, when it is done."""
+    """The output digest of the completed run that made ``pass_name``, if any."""
     from .stages import producer_of
 
     try:
-        record = manifest.stages.get(producer_of(pass_name).name)
+        record = manifest.done(producer_of(pass_name).name)
     except KeyError:  # no registered stage makes this pass
         return None
-    if record is None or record.status != "done":
-        return None
-    return record.output_digest
+    return record.output_digest if record is not None else None
 
 
 class StageKey(NamedTuple):

@@ -130,6 +130,15 @@ class StageRecord(BaseModel):
     price: PriceUsed | None = Field(None, description="What cost_usd was computed from.")
     stats: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    last_good: StageRecord | None = Field(
+        None,
+        description="While this run is running, or after it failed: the last run that "
+        "completed, whose outputs are still in place (a failed rerun never replaces them).",
+    )
+
+    def good(self) -> StageRecord | None:
+        """The completed run whose outputs stand: this one, or the one a failed rerun kept."""
+        return self if self.status == "done" else self.last_good
 
 
 class Manifest(BaseModel):
@@ -140,3 +149,8 @@ class Manifest(BaseModel):
     source: SourceFile | None = None
     frames: FrameMap | None = None
     stages: dict[str, StageRecord] = Field(default_factory=dict)
+
+    def done(self, stage: str) -> StageRecord | None:
+        """The stage's completed run whose outputs stand, if any."""
+        record = self.stages.get(stage)
+        return record.good() if record is not None else None

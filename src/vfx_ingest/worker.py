@@ -150,11 +150,14 @@ def _execute_in(
                     return result("failed", exc.line())
                 chunks.append(chunk)
                 continue
-            previous = manifest.stages.get(spec.name)
-            if not job.force and cache.is_fresh(previous, key, shot.root):
-                assert previous is not None
-                records.append(previous)
-                emit(StageEvent(stage=spec.name, status="cached", record=previous))
+            good = manifest.done(spec.name)
+            if not job.force and cache.is_fresh(good, key, shot.root):
+                assert good is not None
+                if manifest.stages[spec.name] is not good:  # after a failed rerun: restore it
+                    manifest.stages[spec.name] = good
+                    shot.save_manifest(manifest)
+                records.append(good)
+                emit(StageEvent(stage=spec.name, status="cached", record=good))
                 continue
             record = _run_stage(
                 job, spec, params, inputs, models, key, shot, manifest, emit, cancel, runner
@@ -234,6 +237,8 @@ def _run_stage(
         backend=job.backend,
         device=devices.describe(device),
         cost_usd=0.0 if job.backend == "local" else None,
+        # Its outputs stay in place until this run's are swapped in: keep knowing them.
+        last_good=manifest.done(spec.name),
     )
     manifest.stages[spec.name] = record
     shot.save_manifest(manifest)
@@ -259,6 +264,7 @@ def _run_stage(
     else:
         result = ran.result
         record.status = "done"
+        record.last_good = None
         record.device = ran.device or record.device
         record.outputs = outputs
         record.output_digest = tree_digest(outputs)

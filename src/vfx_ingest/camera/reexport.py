@@ -30,9 +30,9 @@ def load(shot: ShotFolder) -> tuple[Manifest, StageRecord, ShotCamera]:
             where=str(shot.root),
             fix="Give a folder made by `vfx-ingest run`",
         )
-    record = manifest.stages.get(PASS)
+    record = manifest.done(PASS)
     sparse = shot.pass_dir(PASS) / SPARSE
-    if record is None or record.status != "done" or manifest.frames is None:
+    if record is None or manifest.frames is None:
         raise BadInput(
             "the shot has no camera solve",
             where=str(shot.root),

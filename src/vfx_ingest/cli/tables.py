@@ -69,6 +69,10 @@ def status_table(manifest: Manifest, root: Path) -> Table:
     total_wall, total_cost = 0.0, 0.0
     for name, record in manifest.stages.items():
         note = record.error or ""
+        if record.last_good is not None:
+            when = record.last_good.finished_at or record.last_good.started_at
+            kept = f"the pass of {when:%Y-%m-%d %H:%M} UTC is kept"
+            note = f"{note}; {kept}" if note else kept
         status = record.status
         spec = REGISTRY.get(name)
         if (

@@ -35,7 +35,7 @@ def pending_stages(job: Job) -> list[StageRequest]:
         if inputs is None:
             return job.stages[index:]
         key = cache.cache_key(spec, params, inputs, cache.model_digests(spec, params, job.models))
-        if not cache.is_fresh(manifest.stages.get(spec.name), key, shot.root):
+        if not cache.is_fresh(manifest.done(spec.name), key, shot.root):
             # Later stages read what this one rewrites: they run too.
             return job.stages[index:]
     return []

@@ -228,7 +228,8 @@ class RemoteRunner:
                 source_ref = rel
                 continue
             producer = producer_of(need).name
-            record = manifest.stages[producer]
+            record = manifest.done(producer)
+            assert record is not None  # the planner checked the input is there
             seed.records[producer] = record
             for rel, digest in record.outputs.items():
                 if rel.split("/", 1)[0] == need and _in_range(rel, frames, context):

@@ -120,7 +120,8 @@ class RemoteShot:
             if need == SOURCE:
                 continue
             producer = producer_of(need).name
-            record = local.stages[producer]  # the planner checked it is done
+            record = local.done(producer)
+            assert record is not None  # the planner checked the input is there
             theirs = remote.stages.get(producer)
             if theirs is None or theirs.output_digest != record.output_digest:
                 self.volume.remove(self.path(need))
