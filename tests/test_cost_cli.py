@@ -51,6 +51,28 @@ def test_cost_table_marks_estimate_only_backends_and_dates_the_prices(cli, clips
     assert "prices runpod-serverless: bundled, as of 2026-06-08" in result.stdout
 
 
+def test_offers_without_a_time_figure_are_named_once_per_stage(cli, clips):
+    """Depth has no seeded figure for some GPUs or the CPU: the table says which, in one
+    line, and `--json` gives each skipped offer with its stage."""
+    clip = clips(frames=6)
+    args = ("cost", clip, "--stages", "ingest,depth", "--backend", "local,runpod-pod")
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert text.count("no time figure for depth on") == 1, text
+
+    skipped = [
+        line for line in cli.json_lines(cli(*args, "--json").stdout) if line["type"] == "skipped"
+    ]
+    assert all(s["untimed"] == "depth" for s in skipped)
+    places = {s["where"] for s in skipped}
+    assert "the CPU" in places and len(places) > 1  # the CPU and some pod GPUs
+    named = text.split("no time figure for depth on", 1)[1].split(":", 1)[0]
+    assert {p.strip() for p in named.split(", ")} == places
+    shown = text.split("offers not shown", 1)[0].split()[-1]
+    assert int(shown) == len(skipped)
+
+
 def test_cost_lists_the_catalog_with_dates_and_sources(cli):
     table = cli("cost")
     assert table.exit_code == 0 and "runpod-serverless/flex/AMPERE_80" in table.stdout

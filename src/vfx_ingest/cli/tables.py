@@ -209,9 +209,25 @@ def estimate_footer(report: EstimateReport, stale_after_days: int) -> list[str]:
             "`vfx-ingest cost --refresh` fetches RunPod's; see `vfx-ingest cost` for sources[/]"
         )
     if report.skipped:
-        reasons = sorted({s.reason for s in report.skipped})
-        lines.append(f"{len(report.skipped)} offers not shown: " + "; ".join(reasons))
+        lines.append(f"{len(report.skipped)} offers not shown: " + "; ".join(_skip_reasons(report)))
     return lines
+
+
+def _skip_reasons(report: EstimateReport) -> list[str]:
+    """Why offers are missing, one line per reason (untimed places gathered per stage)."""
+    from ..cost.estimate import UNTIMED_FIX
+
+    untimed: dict[str, set[str]] = {}
+    reasons: set[str] = set()
+    for skip in report.skipped:
+        if skip.untimed is None:
+            reasons.add(skip.reason)
+        else:
+            untimed.setdefault(skip.untimed, set()).add(skip.where)
+    for stage, places in sorted(untimed.items()):
+        listed = ", ".join(sorted(places, key=lambda p: (p == "the CPU", p)))
+        reasons.add(f"no time figure for {stage} on {listed}: {UNTIMED_FIX}")
+    return sorted(reasons)
 
 
 def prices_table(catalog: Catalog) -> Table:

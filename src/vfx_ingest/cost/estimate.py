@@ -75,11 +75,18 @@ class Estimate(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+UNTIMED_FIX = "run it once there to measure, or see README 'Cost' for the seeded stages"
+
+
 class Skipped(BaseModel):
     backend: str
     gpu: str
     offer: str
     reason: str
+    untimed: str | None = Field(
+        None, description="The stage with no time figure on this offer, when that is why."
+    )
+    where: str = Field("", description="The GPU, or 'the CPU', the stage is untimed on.")
 
 
 class EstimateReport(BaseModel):
@@ -270,9 +277,15 @@ class Estimator:
         stages: list[StageEstimate] = []
         for spec in specs:
             found = self._stage(plan, spec, device)
-            if isinstance(found, str):
+            if found is None:
+                where = device.label if device.gpus else "the CPU"
                 return Skipped(
-                    backend=device.backend, gpu=device.label, offer=device.offer, reason=found
+                    backend=device.backend,
+                    gpu=device.label,
+                    offer=device.offer,
+                    reason=f"no time figure for {spec.name} on {where}: {UNTIMED_FIX}",
+                    untimed=spec.name,
+                    where=where,
                 )
             stages.append(found)
         billing = self.catalog.billing(device.backend)
@@ -314,7 +327,7 @@ class Estimator:
             notes=notes,
         )
 
-    def _stage(self, plan: ClipPlan, spec: StageSpec, device: _Device) -> StageEstimate | str:
+    def _stage(self, plan: ClipPlan, spec: StageSpec, device: _Device) -> StageEstimate | None:
         seed = self.throughput.seed(spec.name)
         out_bytes = plan.frames * plan.width * plan.height / 1e6
         out_bytes *= seed.output_bytes_per_mp if seed else 0.0
@@ -328,11 +341,7 @@ class Estimator:
             if model is not None:
                 timed.append(model)
         if not timed:
-            where = f"on {device.label}" if device.gpus else "on the CPU"
-            return (
-                f"no time figure for {spec.name} {where}: run it once there to measure, "
-                "or see README 'Cost' for the seeded stages"
-            )
+            return None
         # A pool may hand out any of its GPUs: plan for the slowest one we can time.
         model = max(timed, key=lambda m: m.seconds(plan.frames, work))
         return StageEstimate(
