@@ -9,6 +9,7 @@
 - ``inference``: runs the network over a clip, streaming frames in and depth out;
 - ``plates``: reads plate frames (PNG 8/16-bit, EXR) as display-referred RGB;
 - ``exr``: depth EXRs with their header attributes, and 16-bit PNG previews;
+- ``resume``: checkpoints of the aligner, so an interrupted run goes on where it stopped;
 - ``stitch``: merges frame-range chunks computed independently.
 
 The stage itself (``stages/depth.py``) only wires these together.

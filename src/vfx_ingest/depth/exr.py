@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,12 +127,24 @@ class DepthWriter:
             self.pool.submit(write_depth, self.target(depth_name(number)), depth, self.attributes)
         )
 
+    def drain(self) -> None:
+        """Wait for every write so far (a checkpoint may then count those frames done)."""
+        while self.pending:
+            self.pending.popleft().result()
+
+    def state(self) -> dict[str, Any]:
+        """The frames written and their value range: what previews need after a resume."""
+        return {"numbers": list(self.numbers), "low": self.low, "high": self.high}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.numbers = list(state["numbers"])
+        self.low, self.high = state["low"], state["high"]
+
     def finish(self, *, previews: bool) -> None:
         """Wait for every write; then, if asked, write the previews (reading the EXRs back,
         so memory never holds the shot)."""
         try:
-            while self.pending:
-                self.pending.popleft().result()
+            self.drain()
             if previews:
                 values = self.attributes[VALUES_ATTR]
                 for future in [

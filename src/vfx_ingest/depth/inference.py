@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -81,6 +81,7 @@ class InferenceStats:
     frames: int = 0
     windows: int = 0
     encoded_frames: int = 0
+    resumed_frames: int = 0  # written by an interrupted run this one went on from
     network_size: tuple[int, int] = (0, 0)
     precision: str = "fp32"
     batch_windows: int = 1
@@ -181,11 +182,15 @@ class DepthEstimator:
         *,
         first: int = 0,
         last: int | None = None,
+        resume: dict[str, Any] | None = None,
+        checkpoint: Callable[[WindowAligner, float], None] | None = None,
     ) -> InferenceStats:
         """Predict frames ``first``..``last`` (default: all) of ``source``;
         ``emit(index, depth [H, W] float32)`` is called once per frame, in order, as soon as
         the frame is final. A sub-range (a chunk) runs the whole clip's windows that reach
-        it, reading the keyframes they need from outside it."""
+        it, reading the keyframes they need from outside it. ``resume``: an aligner state
+        saved by an interrupted run, which then goes on from its next window (see
+        ``resume``); ``checkpoint(aligner, now)`` is offered the state after each pass."""
         started = time.perf_counter()
         count = source.count
         size = network_size(source.height, source.width, self.options.input_size)
@@ -194,9 +199,16 @@ class DepthEstimator:
         assert aligner.last is not None
         total = aligner.last - first + 1
         starts = aligner.window_starts
-        needed = window_inputs(count, aligner.windows)
+        if resume is not None:
+            aligner.restore(resume, self.device)
+        window = aligner.done
+        needed = window_inputs(count, aligner.windows[window:])
         stats = InferenceStats(
-            frames=total, windows=len(starts), network_size=size, precision=self.precision
+            frames=total,
+            windows=len(starts),
+            network_size=size,
+            precision=self.precision,
+            resumed_frames=aligner.emitted - first,
         )
         cuda = self.device.type == "cuda"
         if cuda:
@@ -207,7 +219,7 @@ class DepthEstimator:
         frames = prefetch(source.load, needed, threads, ahead=READ_AHEAD)
         cache: dict[int, Features] = {}
         batch = self.options.batch_windows or 1
-        window = 0
+        passes = 0
         with torch.inference_mode(), closing(frames):
             while window < len(starts):
                 group = starts[window : window + batch]
@@ -232,7 +244,10 @@ class DepthEstimator:
                     if progress is not None and finals:
                         progress(finals[-1].index - first + 1, total)
                 window += len(group)
+                passes += 1
                 stats.batch_windows = max(stats.batch_windows, len(group))
+                if checkpoint is not None:
+                    checkpoint(aligner, time.perf_counter())
                 if window < len(starts):
                     # Later windows need the clip's first frame, one far keyframe and
                     # frames from 2 past their start on.
@@ -240,7 +255,7 @@ class DepthEstimator:
                     keep = {0, window_frames(next_start, count)[1]}
                     for index in [i for i in cache if i not in keep and i < next_start + 2]:
                         del cache[index]
-                    if cuda and self.options.batch_windows is None and window == 1:
+                    if cuda and self.options.batch_windows is None and passes == 1:
                         batch = self._fit_batch(base_memory)
         stats.scales = [a.scale for a in aligner.affines]
         stats.seconds = time.perf_counter() - started

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .align import IDENTITY, Affine, blend, crossfade_weights, fit_scale_shift
 
 if TYPE_CHECKING:
+    import torch
     from torch import Tensor
 
 WINDOW = 32  # frames per network pass
@@ -148,6 +149,31 @@ class WindowAligner:
     @property
     def finished(self) -> bool:
         return self.done == len(self.windows)
+
+    def state(self) -> dict[str, Any]:
+        """What a resumed run needs to go on from here: the windows consumed, the frames
+        emitted, and the predictions the next windows still use (on the CPU)."""
+        return {
+            "plan": self._plan(),
+            "done": self.done,
+            "emitted": self.emitted,
+            "anchors": [a.cpu() for a in self.anchors],
+            "pending": {index: d.cpu() for index, d in self.pending.items()},
+            "affines": [(a.scale, a.shift) for a in self.affines],
+        }
+
+    def restore(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
+        """Continue from ``state()`` of an aligner over the same clip and range."""
+        if state["plan"] != self._plan():
+            raise ValueError(f"a saved state of {state['plan']} does not fit {self._plan()}")
+        self.done = state["done"]
+        self.emitted = state["emitted"]
+        self.anchors = [a.to(device) for a in state["anchors"]]
+        self.pending = {index: d.to(device) for index, d in state["pending"].items()}
+        self.affines = [Affine(scale, shift) for scale, shift in state["affines"]]
+
+    def _plan(self) -> dict[str, Any]:
+        return {"count": self.count, "first": self.first, "last": self.last, "metric": self.metric}
 
     def push(self, depth: Tensor) -> Iterator[AlignedFrame]:
         """``depth``: the raw prediction [32, H, W] of the next window."""

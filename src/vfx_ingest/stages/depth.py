@@ -71,6 +71,7 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     from ..depth.inference import DepthEstimator, InferenceOptions
     from ..depth.models import find_model, load_network
     from ..depth.plates import open_plates
+    from ..depth.resume import Checkpoints
     from ..depth.sizing import network_size
     from ..depth.windows import chunk_windows, window_inputs
 
@@ -104,6 +105,7 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     )
     size = network_size(plates.height, plates.width, params.input_size)
     writer = DepthWriter(_target(ctx), depth_attributes(model, size))
+    checkpoints = Checkpoints(ctx.staging, writer, numbers, size)
     try:
         stats = estimator.run(
             plates,
@@ -111,10 +113,13 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
             progress=lambda done, total: ctx.progress(done, total),
             first=first,
             last=last,
+            resume=checkpoints.load(),
+            checkpoint=checkpoints,
         )
         writer.finish(previews=params.preview)
     finally:
         writer.close()
+    checkpoints.clear()
     return StageResult(
         # The record's frame range; a chunk's is its own, and is not the shot's frame map.
         frames=ctx.frames if ctx.frame_range is None else None,
