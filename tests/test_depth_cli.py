@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,13 @@ import pytest
 import torch
 
 from depth_helpers import filled_network
+from vfx_ingest import pipeline
+from vfx_ingest.config import load_settings
+from vfx_ingest.depth import resume
 from vfx_ingest.depth.exr import read_depth
 from vfx_ingest.io.images import decode_png
+from vfx_ingest.job import ProgressEvent
+from vfx_ingest.stages.base import Cancelled
 
 from model_servers import FileServer, registry_toml, sha256
 
@@ -191,3 +197,38 @@ def test_depth_fans_out_over_remote_chunk_jobs(
         np.testing.assert_allclose(ours, single, rtol=1e-5, atol=1e-6)
     record = json.loads((tmp_path / "remote" / "shot.json").read_text())["stages"]["depth"]
     assert record["status"] == "done" and len(record["stats"]["chunks"]) == 2
+
+
+def test_an_interrupted_depth_run_resumes_through_the_pipeline(
+    clips, synced_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancel part-way (as Ctrl-C does), run again: the worker keeps the staging folder,
+    the stage goes on from its checkpoint, and the pass equals an uninterrupted run's."""
+    monkeypatch.setattr(resume, "EVERY_S", 0.0)  # a checkpoint after every window pass
+    clip = clips(frames=70, width=96, height=64)  # 3 windows
+    params = {"depth": {"input_size": 42}}
+
+    def request(shot: Path) -> pipeline.RunRequest:
+        return pipeline.RunRequest(clip=clip, shot=shot, stages=["ingest", "depth"], params=params)
+
+    cancel = threading.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ProgressEvent) and event.stage == "depth" and event.done >= 40:
+            cancel.set()
+
+    shot = tmp_path / "resumed"
+    with pytest.raises(Cancelled):
+        pipeline.run(request(shot), load_settings(), on_event, cancel)
+    assert not (shot / "depth").exists()  # nothing complete-looking
+    result = pipeline.run(request(shot), load_settings(), lambda e: None)
+    assert result.status == "ok"
+    depth = next(r for r in result.records if r.stage == "depth")
+    assert depth.stats["resumed_frames"] == 46 and depth.stats["frames"] == 70
+
+    whole = tmp_path / "whole"
+    pipeline.run(request(whole), load_settings(), lambda e: None)
+    ours = np.stack([read_depth(p)[0] for p in sorted((shot / "depth").glob("*.exr"))])
+    reference = np.stack([read_depth(p)[0] for p in sorted((whole / "depth").glob("*.exr"))])
+    assert ours.shape == reference.shape == (70, 64, 96)
+    assert np.abs(ours - reference).mean() / np.abs(reference).mean() < 1e-5
