@@ -11,6 +11,7 @@ model). A resumed run encodes again only the keyframes the next window reads.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,22 @@ class Checkpoints:
     """Saves and loads one run's checkpoint; called by the runner after each window pass."""
 
     def __init__(
-        self, staging: Path, writer: DepthWriter, numbers: list[int], network: tuple[int, int]
+        self,
+        staging: Path,
+        writer: DepthWriter,
+        numbers: list[int],
+        network: tuple[int, int],
+        plan: dict[str, Any],
     ) -> None:
+        """``numbers``: the plate's frame numbers; ``network``: the input size (h, w);
+        ``plan``: the ``WindowAligner.plan`` of this run."""
         self.path = staging / CHECKPOINT
         self.pass_dir = staging / "depth"
         self.writer = writer
         self.numbers = numbers
         self.network = list(network)
-        self.saved_at: float | None = None
+        self.plan = plan
+        self.saved_at = time.perf_counter()
 
     def load(self) -> dict[str, Any] | None:
         """The aligner state to resume from (the writer is restored too), or None when
@@ -51,8 +60,10 @@ class Checkpoints:
         if saved.get("format") != FORMAT or saved.get("network") != self.network:
             return None
         aligner = saved["aligner"]
+        if aligner["plan"] != self.plan:
+            return None
         written = saved["writer"]["numbers"]
-        if written != self.numbers[aligner["plan"]["first"] : aligner["emitted"]]:
+        if written != self.numbers[self.plan["first"] : aligner["emitted"]]:
             return None
         if not all((self.pass_dir / depth_name(n)).is_file() for n in written):
             return None
@@ -60,10 +71,8 @@ class Checkpoints:
         return aligner
 
     def __call__(self, aligner: WindowAligner, now: float) -> None:
-        """Save a checkpoint if the last one is ``EVERY_S`` old (the first: after one
-        interval of work)."""
-        if self.saved_at is None:
-            self.saved_at = now
+        """Save a checkpoint when the last one (or the start) is ``EVERY_S`` old; ``now``
+        from ``time.perf_counter``."""
         if aligner.finished or now - self.saved_at < EVERY_S:
             return
         self.writer.drain()  # the frames the state counts as emitted are on disk

@@ -154,7 +154,7 @@ class WindowAligner:
         """What a resumed run needs to go on from here: the windows consumed, the frames
         emitted, and the predictions the next windows still use (on the CPU)."""
         return {
-            "plan": self._plan(),
+            "plan": self.plan,
             "done": self.done,
             "emitted": self.emitted,
             "anchors": [a.cpu() for a in self.anchors],
@@ -164,15 +164,17 @@ class WindowAligner:
 
     def restore(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
         """Continue from ``state()`` of an aligner over the same clip and range."""
-        if state["plan"] != self._plan():
-            raise ValueError(f"a saved state of {state['plan']} does not fit {self._plan()}")
+        if state["plan"] != self.plan:
+            raise ValueError(f"a saved state of {state['plan']} does not fit {self.plan}")
         self.done = state["done"]
         self.emitted = state["emitted"]
         self.anchors = [a.to(device) for a in state["anchors"]]
         self.pending = {index: d.to(device) for index, d in state["pending"].items()}
         self.affines = [Affine(scale, shift) for scale, shift in state["affines"]]
 
-    def _plan(self) -> dict[str, Any]:
+    @property
+    def plan(self) -> dict[str, Any]:
+        """What a saved state is only valid for: the clip's length and the range."""
         return {"count": self.count, "first": self.first, "last": self.last, "metric": self.metric}
 
     def push(self, depth: Tensor) -> Iterator[AlignedFrame]:

@@ -73,7 +73,7 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     from ..depth.plates import open_plates
     from ..depth.resume import Checkpoints
     from ..depth.sizing import network_size
-    from ..depth.windows import chunk_windows, window_inputs
+    from ..depth.windows import WindowAligner, chunk_windows, window_inputs
 
     model = find_model(params.model)
     numbers = _plate_numbers(ctx)
@@ -105,7 +105,8 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     )
     size = network_size(plates.height, plates.width, params.input_size)
     writer = DepthWriter(_target(ctx), depth_attributes(model, size))
-    checkpoints = Checkpoints(ctx.staging, writer, numbers, size)
+    plan = WindowAligner(len(numbers), metric=model.metric, first=first, last=last).plan
+    checkpoints = Checkpoints(ctx.staging, writer, numbers, size, plan)
     try:
         stats = estimator.run(
             plates,
