@@ -230,3 +230,11 @@ def test_offers_without_enough_vram_are_skipped(tmp_path):
     report = estimator(tmp_path).report(plan(), [big], backends=["modal"])
     assert {r.gpu for r in report.rows} <= {"A100-40GB", "A100-80GB", "H100-SXM", "L40S"}
     assert any("the stages need 40 GB" in s.reason for s in report.skipped)
+
+
+@pytest.mark.parametrize("asked", ["H100", "NVIDIA H100", "nvidia h100 80gb hbm3", "h100-sxm"])
+def test_gpu_names_match_as_the_catalog_matches_them(tmp_path, asked):
+    """`--gpu` takes a GPU's id, name or alias with or without the vendor's words, the way
+    `Catalog.find_gpu` reads them."""
+    report = estimator(tmp_path).report(plan(), [INGEST], backends=["modal"], gpus=[asked])
+    assert [r.gpu for r in report.rows] == [bundled_catalog().find_gpu("H100").id], asked

@@ -133,9 +133,9 @@ class Catalog(BaseModel):
 
     def find_gpu(self, name: str) -> GpuSpec | None:
         """The GPU class a device or provider name refers to ("NVIDIA A100-SXM4-80GB")."""
-        wanted = _normal(name)
+        wanted = gpu_key(name)
         for spec in self.gpus:
-            if wanted in {_normal(n) for n in (spec.id, spec.name, *spec.aliases)}:
+            if wanted in {gpu_key(n) for n in (spec.id, spec.name, *spec.aliases)}:
                 return spec
         return None
 
@@ -168,7 +168,8 @@ class Catalog(BaseModel):
         return [*self.gpus, *self.backends, *self.prices, *self.multipliers]
 
 
-def _normal(name: str) -> str:
+def gpu_key(name: str) -> str:
+    """A GPU name reduced for matching: "NVIDIA GeForce RTX 4090" and "rtx-4090" agree."""
     return re.sub(r"[^a-z0-9]", "", name.lower().replace("nvidia", "").replace("geforce", ""))
 
 

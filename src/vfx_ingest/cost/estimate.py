@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from ..config import Settings
 from ..stages.base import StageSpec
-from .catalog import BackendPrices, Catalog, GpuSpec, Price, provenance
+from .catalog import BackendPrices, Catalog, GpuSpec, Price, gpu_key, provenance
 from .history import History, cold_start, fit
 from .throughput import Throughput, TimeModel, seeded_model, tflops_ratio, work_megapixels
 
@@ -221,7 +221,7 @@ class Estimator:
                 fix=f"Backends with prices: {', '.join(sorted(known))}",
             )
         found: list[_Device | Skipped] = []
-        wanted = {_normal(g) for g in gpus or []}
+        wanted = {gpu_key(g) for g in gpus or []}
         for backend in backends:
             if backend == "local":
                 if not wanted or wanted & {"cpu", "local"} or self._local_gpu_matches(wanted):
@@ -258,7 +258,7 @@ class Estimator:
     def _local_gpu_matches(self, wanted: set[str]) -> bool:
         name = _local_cuda_name()
         spec = self.catalog.find_gpu(name) if name else None
-        return spec is not None and bool(wanted & {_normal(spec.id), _normal(spec.name)})
+        return spec is not None and bool(wanted & {gpu_key(spec.id), gpu_key(spec.name)})
 
     def local_device(self, specs: list[StageSpec]) -> _Device:
         gpus: list[GpuSpec] = []
@@ -412,15 +412,11 @@ def _mark(rows: list[Estimate]) -> None:
     min(rows, key=lambda r: (r.wall_s, r.usd)).fastest = True
 
 
-def _normal(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
-
-
 def _names(price: Price, pool: list[GpuSpec]) -> set[str]:
     names = {price.backend_gpu or "", price.id}
     for gpu in pool:
         names |= {gpu.id, gpu.name, *gpu.aliases}
-    return {_normal(n) for n in names if n}
+    return {gpu_key(n) for n in names if n}
 
 
 def _installed(backend: str) -> bool:
