@@ -97,10 +97,10 @@ def stage_key(
     return StageKey(inputs, models, cache_key(spec, params, inputs, models))
 
 
-def outputs_verify(root: Path, record: StageRecord, *, full: bool = False) -> bool:
+def outputs_verify(root: Path, record: StageRecord) -> bool:
     """Every recorded output file is present with the recorded content."""
     return bool(record.outputs) and all(
-        verify(root / rel, digest, full=full) for rel, digest in record.outputs.items()
+        verify(root / rel, digest) for rel, digest in record.outputs.items()
     )
 
 

@@ -6,7 +6,6 @@ user (or a CI log) sees is enough to act on.
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_STAGE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -40,5 +39,3 @@ class ShotBusy(BadInput):
 
 class StageFailed(VfxIngestError):
     """A stage started and did not finish; its record in shot.json holds the error."""
-
-    exit_code = EXIT_STAGE_FAILED

@@ -32,11 +32,6 @@ def frame_set(frames: Iterable[int]) -> str:
     return str(fileseq.FrameSet(numbers)) if numbers else ""
 
 
-def sequence_pattern(prefix: str, frames: Iterable[int], ext: str) -> str:
-    """``plate.1001-1096#.png``: how Nuke, RV and fileseq name a whole sequence."""
-    return f"{prefix}.{frame_set(frames)}#.{ext}"
-
-
 def parse_frame_ref(text: str) -> str:
     """Validate a frame reference's syntax: a frame number, a timecode, or seconds."""
     value = text.strip()

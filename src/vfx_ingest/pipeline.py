@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, ValidationError
 
 from .backends import backend_class, get_backend
-from .backends.base import Backend
 from .config import Settings
 from .digest import FileDigest, file_digest
 from .errors import BadInput, StageFailed
@@ -108,11 +107,6 @@ def plan(request: RunRequest, settings: Settings) -> Job:
     if request.max_cost is not None:
         from .cost.budget import check_budget
 
-        if not _meter_supported(backend_class(job.backend)):
-            raise BadInput(
-                f"the {job.backend} backend cannot stop at a cost limit",
-                fix="Run without --max-cost, or with a backend that can",
-            )
         check_budget(job, request.max_cost, settings)
     shot.prepare()
     return job
@@ -168,10 +162,7 @@ def run(
         on_event(event)
 
     try:
-        if _meter_supported(backend):
-            result = backend.run(job, track, cancel, meter=meter)
-        else:
-            result = backend.run(job, track, cancel)
+        result = backend.run(job, track, cancel, meter=meter)
     except Cancelled as exc:
         if meter.exceeded:
             _record_actuals(job, ran, settings)
@@ -184,13 +175,6 @@ def run(
     if meter.exceeded:
         raise _over_budget(meter)
     return result
-
-
-def _meter_supported(backend: Backend | type[Backend]) -> bool:
-    """Whether the backend takes a CostMeter (see cost/meter.py for the contract)."""
-    import inspect
-
-    return "meter" in inspect.signature(backend.run).parameters
 
 
 def _over_budget(meter: CostMeter) -> StageFailed:

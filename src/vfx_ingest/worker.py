@@ -140,18 +140,27 @@ def _execute_in(
         for request in job.stages:
             spec = get_stage(request.name)
             params = _params(spec, request.params)
-            inputs, models, key = cache.stage_key(spec, params, manifest, job.models, shot.root)
+            stage_key = cache.stage_key(spec, params, manifest, job.models, shot.root)
             if request.frames is not None:
                 try:
                     chunk = _run_chunk(
-                        job, spec, params, key, request.frames, shot, manifest, emit, cancel, runner
+                        job,
+                        spec,
+                        params,
+                        stage_key,
+                        request.frames,
+                        shot,
+                        manifest,
+                        emit,
+                        cancel,
+                        runner,
                     )
                 except StageFailed as exc:
                     return result("failed", exc.line())
                 chunks.append(chunk)
                 continue
             good = manifest.done(spec.name)
-            if not job.force and cache.is_fresh(good, key, shot.root):
+            if not job.force and cache.is_fresh(good, stage_key.key, shot.root):
                 assert good is not None
                 if manifest.stages[spec.name] is not good:  # after a failed rerun: restore it
                     manifest.stages[spec.name] = good
@@ -159,9 +168,7 @@ def _execute_in(
                 records.append(good)
                 emit(StageEvent(stage=spec.name, status="cached", record=good))
                 continue
-            record = _run_stage(
-                job, spec, params, inputs, models, key, shot, manifest, emit, cancel, runner
-            )
+            record = _run_stage(job, spec, params, stage_key, shot, manifest, emit, cancel, runner)
             records.append(record)
             if record.status == "failed":
                 return result("failed", record.error)
@@ -184,6 +191,7 @@ def _context(
     staging: Path,
     device: str,
     manifest: Manifest,
+    inputs: dict[str, str],
     emit: EventFn,
     cancel: threading.Event,
     frame_range: tuple[int, int] | None,
@@ -196,7 +204,7 @@ def _context(
         source=job.source,
         source_path=Path(job.source.path) if job.source else None,
         frames=manifest.frames,
-        inputs=cache.input_digests(spec, manifest) or {},
+        inputs=inputs,
         frame_range=frame_range,
         on_progress=lambda done, total, message: emit(
             ProgressEvent(stage=spec.name, done=done, total=total, message=message)
@@ -209,15 +217,14 @@ def _run_stage(
     job: Job,
     spec: StageSpec,
     params: StageParams,
-    inputs: dict[str, str],
-    models: dict[str, str],
-    key: str,
+    stage_key: cache.StageKey,
     shot: ShotFolder,
     manifest: Manifest,
     emit: EventFn,
     cancel: threading.Event,
     runner: StageRunner,
 ) -> StageRecord:
+    inputs, models, key = stage_key
     device = runner.device(job, spec)
     staging = shot.staging_dir(spec.name, key)
     if job.force and staging.exists():
@@ -243,7 +250,7 @@ def _run_stage(
     manifest.stages[spec.name] = record
     shot.save_manifest(manifest)
     emit(StageEvent(stage=spec.name, status="started", record=record))
-    ctx = _context(job, spec, shot, staging, device, manifest, emit, cancel, None)
+    ctx = _context(job, spec, shot, staging, device, manifest, inputs, emit, cancel, None)
     started = time.monotonic()
     try:
         ran = runner.run(ctx, spec, params)
@@ -286,7 +293,7 @@ def _run_chunk(
     job: Job,
     spec: StageSpec,
     params: StageParams,
-    key: str,
+    stage_key: cache.StageKey,
     frames: tuple[int, int],
     shot: ShotFolder,
     manifest: Manifest,
@@ -299,11 +306,13 @@ def _run_chunk(
     if spec.chunking is None:
         raise BadInput(f"{spec.name} cannot run in frame-range chunks")
     device = runner.device(job, spec)
-    base = shot.staging_dir(spec.name, key)
+    base = shot.staging_dir(spec.name, stage_key.key)
     staging = base.with_name(f"{base.name}-{first}-{last}")
     staging.mkdir(parents=True, exist_ok=True)
     atomic.remove_leftovers(staging)
-    ctx = _context(job, spec, shot, staging, device, manifest, emit, cancel, frames)
+    ctx = _context(
+        job, spec, shot, staging, device, manifest, stage_key.inputs, emit, cancel, frames
+    )
     started = time.monotonic()
     what = f"{spec.name} frames {first}-{last}"
     try:

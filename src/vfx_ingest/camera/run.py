@@ -62,7 +62,6 @@ def run_stage(ctx: StageContext, params: CameraParams) -> StageResult:
         stats = solve_stats(solved, params, names, numbers, sensor)
         camera = shot_camera(ctx.shot_root, sparse, ctx.frames, stats, labels)
         for rel, data in render_all(camera).items():
-            (ctx.output_dir(PASS) / rel).parent.mkdir(parents=True, exist_ok=True)
             ctx.write_bytes(PASS, rel, data)
     # The frames the cameras cover: the plate's (the manifest's frame map stays as it is).
     return StageResult(frames=ctx.frames, stats=stats.model_dump(mode="json"))

@@ -177,7 +177,3 @@ def reprojection_error(reconstruction: pycolmap.Reconstruction, image: pycolmap.
     cam = xyz @ pose.rotation.matrix().T + pose.translation
     projected = image.camera.img_from_cam(cam, check_cheirality=False)
     return float(np.mean(np.linalg.norm(projected - xy, axis=1)))
-
-
-def read_sparse(folder: Path) -> pycolmap.Reconstruction:
-    return pycolmap.Reconstruction(folder)

@@ -66,10 +66,6 @@ class BreakEvenRow(BaseModel):
     options: list[Option]
     always_on_break_even_h: float | None = None
 
-    @property
-    def cheapest(self) -> Option:
-        return min(self.options, key=lambda o: o.usd_per_month)
-
 
 class BreakEven(BaseModel):
     usage: Usage

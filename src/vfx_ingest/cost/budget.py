@@ -23,7 +23,7 @@ from .estimate import ClipPlan, Estimate, Estimator
 def pending_stages(job: Job) -> list[StageRequest]:
     """The job's stages that will run: from the first one whose cache does not hold."""
     shot = ShotFolder(Path(job.shot))
-    manifest = shot.load_manifest() if shot.manifest_path.exists() else None
+    manifest = shot.load_manifest()
     if job.force or manifest is None:
         return list(job.stages)
     if job.source is not None:
@@ -31,10 +31,10 @@ def pending_stages(job: Job) -> list[StageRequest]:
     for index, request in enumerate(job.stages):
         spec = get_stage(request.name)
         params = spec.params.model_validate(request.params)
-        inputs = cache.input_digests(spec, manifest)
-        if inputs is None:
+        try:
+            key = cache.stage_key(spec, params, manifest, job.models, shot.root).key
+        except BadInput:  # an input this run makes first
             return job.stages[index:]
-        key = cache.cache_key(spec, params, inputs, cache.model_digests(spec, params, job.models))
         if not cache.is_fresh(manifest.done(spec.name), key, shot.root):
             # Later stages read what this one rewrites: they run too.
             return job.stages[index:]

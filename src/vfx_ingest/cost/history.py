@@ -108,24 +108,14 @@ class History:
             db.executemany(sql, values)
         return len(values)
 
-    def runs(self, stage: str | None = None, device: str | None = None) -> list[RunRow]:
+    def runs(self) -> list[RunRow]:
         """Recorded runs, newest first."""
         if not self.path.exists():
             return []
-        where, args = [], []
-        if stage is not None:
-            where.append("stage = ?")
-            args.append(stage)
-        if device is not None:
-            where.append("device_key = ?")
-            args.append(device)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
         fields = list(RunRow.model_fields)
         with self._db() as db:
             rows = db.execute(
-                f"SELECT {', '.join(fields)} FROM stage_runs {clause} "
-                "ORDER BY recorded_at DESC, id DESC",
-                args,
+                f"SELECT {', '.join(fields)} FROM stage_runs ORDER BY recorded_at DESC, id DESC"
             ).fetchall()
         return [RunRow.model_validate(dict(zip(fields, row, strict=True))) for row in rows]
 

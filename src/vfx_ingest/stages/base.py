@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .. import atomic
 from ..digest import FileDigest, sha256_bytes
-from ..errors import VfxIngestError
+from ..errors import EXIT_INTERRUPTED, VfxIngestError
 from ..manifest import FrameMap, SourceFile, SourceProbe
 
 Accelerator = Literal["none", "optional", "required"]
@@ -76,7 +76,7 @@ class StageResult(BaseModel):
 class Cancelled(VfxIngestError):
     """The run was cancelled (Ctrl-C locally, a cancel request remotely)."""
 
-    exit_code = 130
+    exit_code = EXIT_INTERRUPTED
 
 
 ProgressFn = Callable[[int, int, str], None]
@@ -121,7 +121,7 @@ class StageContext:
 
     def write_bytes(self, pass_name: str, filename: str, data: bytes) -> None:
         """Write one output file atomically and remember its digest (no second read)."""
-        path = self.output_dir(pass_name) / filename
+        path = self.output_path(pass_name, filename)
         atomic.write_bytes(path, data)
         st = path.stat()
         digest = FileDigest(sha256=sha256_bytes(data), size=st.st_size, mtime_ns=st.st_mtime_ns)
@@ -129,8 +129,11 @@ class StageContext:
             self.written[f"{pass_name}/{filename}"] = digest
 
     def output_path(self, pass_name: str, filename: str) -> Path:
-        """A final path for writers that need a filename; wrap writes in ``atomic.target``."""
-        return self.output_dir(pass_name) / filename
+        """A final path for writers that need a filename (``filename`` may name a
+        subfolder, which is made); wrap writes in ``atomic.target``."""
+        path = self.output_dir(pass_name) / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         self.check_cancelled()

@@ -57,10 +57,6 @@ class Quad:
         a, b = np.asarray(a, float)[..., None], np.asarray(b, float)[..., None]
         return self.origin + a * self.u_hat + b * self.v_hat
 
-    def corners(self) -> Array:
-        o, u, v = self.origin, self.u, self.v
-        return np.stack([o, o + u, o + u + v, o + v])
-
 
 def vertical_quad(centre: Array, normal: Array, width: float, height: float, **kw) -> Quad:
     """An upright quad facing `normal` (horizontal), centred at `centre`."""

@@ -57,9 +57,6 @@ class GroundTruth:
             frames=frame_cameras(self.frame_numbers, self.c2w, self.solved),
         )
 
-    def to_dict(self) -> dict:
-        return self.to_doc().to_dict()
-
     @classmethod
     def from_doc(cls, doc: CamerasDoc) -> GroundTruth:
         i = doc.intrinsics
@@ -81,10 +78,6 @@ class GroundTruth:
             first_frame=doc.frames[0].frame,
             solved=[f.solved for f in doc.frames],
         )
-
-    @classmethod
-    def from_dict(cls, data: dict) -> GroundTruth:
-        return cls.from_doc(CamerasDoc.from_dict(data))
 
     def to_json(self) -> str:
         """Indented JSON with one line per frame (readable, diff-friendly, exact floats)."""
