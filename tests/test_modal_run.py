@@ -426,3 +426,7 @@ def test_a_chunkable_stage_fans_out_over_calls_and_is_stitched_here(
     chunk_seconds = sum(c["stats"]["modal"]["seconds"] for c in record["stats"]["chunks"])
     assert record["wall_s"] == pytest.approx(chunk_seconds, abs=1e-3)
     assert len(record["stats"]["modal"]["function_call"]) == 3
+    # The calls' own times too, which split an ephemeral run's bill between its stages.
+    call_s = sum(c["stats"]["modal"]["call_s"] for c in record["stats"]["chunks"])
+    assert call_s > 0
+    assert record["stats"]["modal"]["call_s"] == pytest.approx(call_s, abs=1e-3)

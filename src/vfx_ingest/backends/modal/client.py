@@ -110,9 +110,11 @@ class ModalRunner:
         ran = fanout.run_stage(ctx, spec, stage.one, self.options.max_workers)
         chunks = ran.result.stats.get("chunks")
         if chunks is not None:
-            # The chunks ran side by side: what was billed is the sum of their times.
-            ran.wall_s = sum(float(c["stats"]["modal"]["seconds"]) for c in chunks)
-            ran.result.stats["modal"] = stage.summary(ran.wall_s)
+            # ``wall_s`` (fanout's) is the billed sum of the chunks that ran now; chunks
+            # resumed from an earlier run were billed then.
+            now = [c["stats"]["modal"] for c in chunks if not c.get("resumed")]
+            call_s = sum(float(m.get("call_s", 0.0)) for m in now)
+            ran.result.stats["modal"] = stage.summary(ran.wall_s or 0.0, call_s=call_s)
         return ran
 
 
