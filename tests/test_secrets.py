@@ -66,3 +66,10 @@ def test_redaction_masks_queries_bearers_and_registered_secrets(caplog):
     caplog.set_level(logging.INFO)
     logging.getLogger("some.library").info("fetching %s", "http://h/x?Signature=zzz")
     assert "zzz" not in caplog.text and "http://h/x?***" in caplog.text
+
+
+def test_redaction_masks_user_info_in_urls():
+    line = "retrying https://deploy:s3cr3t-pw@models.studio.example/vda.pth and http://h/x"
+    assert redact.text(line) == (
+        "retrying https://***@models.studio.example/vda.pth and http://h/x"
+    )

@@ -2,8 +2,9 @@
 
 Presigned URLs are capabilities: whoever reads one can fetch or overwrite the object until
 it expires, so their query strings (signature, credential scope) are cut from every text we
-emit. Known secret values (API keys, storage keys) are masked wherever they appear.
-``install()`` applies this to every log record of the process, whichever library made it.
+emit, as is user info in a URL (``user:password@``). Known secret values (API keys, storage
+keys) are masked wherever they appear. ``install()`` applies this to every log record of
+the process, whichever library made it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, TextIO
 
 # A URL's query string: everything after '?' up to whitespace or a quote.
 _URL_QUERY = re.compile(r"(https?://[^\s'\"?#<>]+)\?[^\s'\"<>]*")
+# User info in a URL (``https://user:password@host``).
+_URL_USERINFO = re.compile(r"(https?://)[^\s/@'\"<>]+@")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 MASK = "***"
 
@@ -33,8 +36,10 @@ def register_secret(value: str | None) -> None:
 
 
 def text(value: str) -> str:
-    """``value`` with URL query strings, bearer tokens and known secrets masked."""
+    """``value`` with URL query strings and user info, bearer tokens and known secrets
+    masked."""
     value = _URL_QUERY.sub(rf"\1?{MASK}", value)
+    value = _URL_USERINFO.sub(rf"\1{MASK}@", value)
     value = _BEARER.sub(rf"\1{MASK}", value)
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)

@@ -8,6 +8,7 @@ from (``origin``) and how old it is (``as_of``).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, date, datetime
@@ -173,6 +174,7 @@ def gpu_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower().replace("nvidia", "").replace("geforce", ""))
 
 
+@functools.cache  # read-only once loaded (an overlay makes a new Catalog)
 def bundled_catalog() -> Catalog:
     import tomllib
 

@@ -28,24 +28,18 @@ class _Retryable(Exception):
 def fetch_url(source: UrlSource, request: FetchRequest) -> str:
     """Download ``request.path`` from ``source`` to ``request.dest``; return its sha256."""
     import httpx
-    from tenacity import (
-        retry,
-        retry_if_exception_type,
-        stop_after_attempt,
-        wait_exponential,
-    )
+
+    from .. import retry
 
     url = source.file_url(request.path)
-    attempt = retry(
-        retry=retry_if_exception_type(_Retryable),
-        stop=stop_after_attempt(request.retries + 1),
-        wait=wait_exponential(multiplier=0.5, max=8),
-        reraise=True,
-    )(_attempt)
     timeout = httpx.Timeout(request.timeout)
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
         try:
-            sha256 = attempt(client, url, request)
+            for attempt in retry.attempts(
+                lambda exc: isinstance(exc, _Retryable), request.retries + 1
+            ):
+                with attempt:
+                    sha256 = _attempt(client, url, request)
         except _Retryable as exc:
             raise SourceFailed(
                 f"{request.model}/{request.path}: {exc} from {redact(url)}, "
