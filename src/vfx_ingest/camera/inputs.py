@@ -71,6 +71,19 @@ def roto_labels(roto_dir: Path) -> list[Path]:
     return sorted(p for p in roto_dir.iterdir() if p.is_dir() and any(p.glob("*.png")))
 
 
+def static_mask_png(labels: list[Path], frame: int, size: tuple[int, int]) -> bytes:
+    """A frame's mask of the static scene as PNG (white: static; black: any roto label),
+    the convention COLMAP and nerfstudio share."""
+    from ..frames import frame_path
+
+    width, height = size
+    union = merged_roto(labels, frame_path("roto", frame, "png"))
+    allowed = np.full((height, width), 255, np.uint8)
+    if union is not None:
+        allowed[union] = 0
+    return encode_png(allowed)
+
+
 def merged_roto(labels: list[Path], frame_file: str) -> np.ndarray | None:
     """The union (bool HxW) of every label's mask for one frame, or None if none has one."""
     union: np.ndarray | None = None
@@ -92,15 +105,8 @@ def mask_folder(
     work: Path,
 ) -> Path:
     """COLMAP masks (white = features allowed) from the roto labels, one per plate file."""
-    from ..frames import frame_path
-
     folder = work / "masks"
     folder.mkdir(parents=True, exist_ok=True)
-    width, height = size
     for frame, name in zip(frames, names, strict=True):
-        union = merged_roto(labels, frame_path("roto", frame, "png"))
-        allowed = np.full((height, width), 255, np.uint8)
-        if union is not None:
-            allowed[union] = 0
-        atomic.write_bytes(folder / f"{name}.png", encode_png(allowed))
+        atomic.write_bytes(folder / f"{name}.png", static_mask_png(labels, frame, size))
     return folder

@@ -97,6 +97,11 @@ def window_inputs(count: int, windows: list[int]) -> list[int]:
     return sorted({i for k in windows for i in window_frames(starts[k], count)})
 
 
+def window_plan(count: int, first: int, last: int, *, metric: bool) -> dict[str, Any]:
+    """What identifies a run of the scheme: clip length, output range, metric or not."""
+    return {"count": count, "first": first, "last": last, "metric": metric}
+
+
 @dataclass
 class AlignedFrame:
     index: int  # clip frame
@@ -175,7 +180,8 @@ class WindowAligner:
     @property
     def plan(self) -> dict[str, Any]:
         """What a saved state is only valid for: the clip's length and the range."""
-        return {"count": self.count, "first": self.first, "last": self.last, "metric": self.metric}
+        assert self.last is not None
+        return window_plan(self.count, self.first, self.last, metric=self.metric)
 
     def push(self, depth: Tensor) -> Iterator[AlignedFrame]:
         """``depth``: the raw prediction [32, H, W] of the next window."""

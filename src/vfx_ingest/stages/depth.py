@@ -73,7 +73,7 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     from ..depth.plates import open_plates
     from ..depth.resume import Checkpoints
     from ..depth.sizing import network_size
-    from ..depth.windows import WindowAligner, chunk_windows, window_inputs
+    from ..depth.windows import chunk_windows, window_inputs, window_plan
 
     model = find_model(params.model)
     numbers = _plate_numbers(ctx)
@@ -105,7 +105,7 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     )
     size = network_size(plates.height, plates.width, params.input_size)
     writer = DepthWriter(_target(ctx), depth_attributes(model, size))
-    plan = WindowAligner(len(numbers), metric=model.metric, first=first, last=last).plan
+    plan = window_plan(len(numbers), first, last, metric=model.metric)
     checkpoints = Checkpoints(ctx.staging, writer, numbers, size, plan)
     try:
         stats = estimator.run(
@@ -164,11 +164,17 @@ def _chunk_context(numbers: list[int], frame_range: tuple[int, int]) -> list[int
     from ..depth.windows import chunk_windows, window_inputs
 
     lo, hi = frame_range
-    inside = [i for i, n in enumerate(numbers) if lo <= n <= hi]
+    inside = _indices_in(numbers, frame_range)
     if not inside:
         return []
     reads = window_inputs(len(numbers), chunk_windows(len(numbers), inside[0], inside[-1]))
     return [numbers[i] for i in reads if not lo <= numbers[i] <= hi]
+
+
+def _indices_in(numbers: list[int], frame_range: tuple[int, int]) -> list[int]:
+    """Plate indices whose frame numbers fall in ``frame_range`` (inclusive)."""
+    lo, hi = frame_range
+    return [i for i, n in enumerate(numbers) if lo <= n <= hi]
 
 
 def _target(ctx: StageContext) -> Callable[[str], Path]:
@@ -195,7 +201,7 @@ def _chunk(ctx: StageContext, numbers: list[int]) -> tuple[int, int]:
     if ctx.frame_range is None:
         return 0, len(numbers) - 1
     lo, hi = ctx.frame_range
-    inside = [i for i, n in enumerate(numbers) if lo <= n <= hi]
+    inside = _indices_in(numbers, ctx.frame_range)
     if not inside:
         raise BadInput(
             f"frames {lo}-{hi} select no plate frame",

@@ -22,6 +22,8 @@ from typing import Literal
 
 import numpy as np
 
+from ..camera.axes import rotation_zxy
+
 Array = np.ndarray
 PathKind = Literal["orbit", "dolly", "handheld", "static"]
 PATH_KINDS: tuple[str, ...] = ("orbit", "dolly", "handheld", "static")
@@ -73,15 +75,6 @@ def look_at(eye: Array, target: Array, up: Array = (0.0, 1.0, 0.0)) -> Array:
     c2w[:3, :3] = np.stack([x, y, z], axis=1)
     c2w[:3, 3] = eye
     return c2w
-
-
-def _rot_xyz(pitch: float, yaw: float, roll: float) -> Array:
-    # Small camera-local rotation: pitch about x, yaw about y (down), roll about z (forward).
-    cx, sx, cy, sy, cz, sz = (f(a) for a in (pitch, yaw, roll) for f in (np.cos, np.sin))
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return ry @ rx @ rz
 
 
 def smooth_noise(t: Array, rng: np.random.Generator, freqs: tuple[float, ...]) -> Array:
@@ -177,6 +170,7 @@ def camera_path(
     poses = []
     for e, a, (pt, yw, rl) in zip(eyes, aim, wobble, strict=True):
         c2w = look_at(e, a)
-        c2w[:3, :3] = c2w[:3, :3] @ _rot_xyz(pt, yw, rl)
+        # Camera-local shake: pitch about x, yaw about y (down), roll about z (forward).
+        c2w[:3, :3] = c2w[:3, :3] @ rotation_zxy(*np.degrees([pt, yw, rl]))
         poses.append(c2w)
     return np.stack(poses)

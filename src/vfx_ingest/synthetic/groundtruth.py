@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from ..camera.cameras_json import SCHEMA, CamerasDoc, ImageSize, Intrinsics, World, frame_cameras
+from ..frames import DEFAULT_FIRST_FRAME
 from .camera import Intrinsics as PinholeIntrinsics
 
 __all__ = ["FIRST_FRAME", "SCHEMA", "GroundTruth"]
 
-FIRST_FRAME = 1001
+FIRST_FRAME = DEFAULT_FIRST_FRAME  # the plate's numbering, as ingest writes it
 
 
 @dataclass

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from ...frames import frame_path
-from ...io.images import encode_png
 from ..axes import Y_UP_TO_Z_UP, opengl_c2w
-from ..inputs import merged_roto
+from ..inputs import static_mask_png
 from ..shotcam import ShotCamera
 
 DISTORTION_KEYS = {
@@ -59,11 +56,8 @@ def render(camera: ShotCamera) -> dict[str, bytes]:
         }
         if camera.roto:
             mask = frame_path("mask", frame, "png")
-            union = merged_roto(camera.roto, frame_path("roto", frame, "png"))
-            keep = np.full((camera.height, camera.width), 255, np.uint8)
-            if union is not None:
-                keep[union] = 0
-            files[f"masks/{mask}"] = encode_png(keep)
+            size = (camera.width, camera.height)
+            files[f"masks/{mask}"] = static_mask_png(camera.roto, frame, size)
             entry["mask_path"] = f"masks/{mask}"
         if camera.depth:
             entry["depth_file_path"] = f"../{camera.depth[i]}"
