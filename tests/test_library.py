@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from vfx_ingest import atomic
 from vfx_ingest.digest import file_digest, verify
 from vfx_ingest.errors import BadInput, ShotBusy
-from vfx_ingest.frames import frame_path, frame_set, resolve_frame_ref, timecode_at
+from vfx_ingest.frames import frame_number, frame_path, frame_set, resolve_frame_ref, timecode_at
 from vfx_ingest.io.decode import fit_size
 from vfx_ingest.job import Job, StageRequest
 from vfx_ingest.shot import ShotFolder
@@ -58,6 +58,9 @@ def test_frame_names_and_sets():
     assert frame_path("plate", 12345, "exr") == "plate.12345.exr"
     assert frame_set([1001, 1003, 1005]) == "1001-1005x2"
     assert frame_set(range(1001, 1097)) == "1001-1096"
+    assert frame_number("depth/preview/depth.1001.png") == 1001
+    assert frame_number(frame_path("roto", 12345, "png")) == 12345
+    assert frame_number("camera/camera.usda") is None and frame_number("shot.json") is None
 
 
 def test_seconds_reference_rounds_to_the_nearest_frame():

@@ -15,6 +15,7 @@ from .errors import BadInput
 
 DEFAULT_FIRST_FRAME = 1001
 
+_FRAME_FILE = re.compile(r"\.(\d+)\.[^./]+$")
 _TIMECODE = re.compile(r"^\d{1,2}:\d{2}:\d{2}[:;]\d{1,3}$")
 _SECONDS = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)s$")
 
@@ -22,6 +23,12 @@ _SECONDS = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)s$")
 def frame_path(prefix: str, frame: int, ext: str) -> str:
     """``plate.1001.png``: the file name of one frame of a sequence."""
     return f"{prefix}.{frame:04d}.{ext}"
+
+
+def frame_number(name: str) -> int | None:
+    """The frame number in a sequence file's name or path (``plate.1001.png`` -> 1001)."""
+    match = _FRAME_FILE.search(name)
+    return int(match.group(1)) if match else None
 
 
 def frame_set(frames: Iterable[int]) -> str:

@@ -10,7 +10,6 @@ the stage wrote.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 
+from ..frames import frame_number
 from . import interpolate
 from .cameras_json import (
     CamerasDoc,
@@ -29,7 +29,6 @@ from .cameras_json import (
 )
 
 SPARSE = "sparse"
-_FRAME = re.compile(r"\.(\d+)\.[^.]+$")
 
 
 @dataclass
@@ -114,12 +113,6 @@ class ShotCamera:
         )
 
 
-def frame_of(name: str) -> int | None:
-    """The frame number in a sequence file name (``plate.1001.png`` -> 1001)."""
-    m = _FRAME.search(name)
-    return int(m.group(1)) if m else None
-
-
 def from_reconstruction(
     reconstruction: pycolmap.Reconstruction,
     frames: list[int],
@@ -131,9 +124,8 @@ def from_reconstruction(
     roto: list[Path] | None = None,
 ) -> ShotCamera:
     """Every frame's camera: solved ones from the model, the rest interpolated."""
-    by_frame = {
-        frame_of(image.name): image for image in reconstruction.images.values() if image.has_pose
-    }
+    posed = [image for image in reconstruction.images.values() if image.has_pose]
+    by_frame = {frame_number(image.name): image for image in posed}
     poses: list[np.ndarray | None] = []
     errors: list[float | None] = []
     for frame in frames:

@@ -11,7 +11,6 @@ Frames stream: at most the shared frames of two neighbouring chunks are held in 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -20,10 +19,9 @@ from pathlib import Path
 import torch
 
 from ..errors import StageFailed
+from ..frames import frame_number
 from .align import IDENTITY, Affine, ScaleShiftFit, blend, crossfade_weights
 from .exr import PASS, VALUES_ATTR, DepthWriter, depth_name, read_depth
-
-_DEPTH_FILE = re.compile(r"^depth\.(\d+)\.exr$")
 
 
 @dataclass
@@ -45,11 +43,8 @@ class Chunk:
 def find_chunks(chunk_dirs: list[Path]) -> list[Chunk]:
     chunks = []
     for folder in chunk_dirs:
-        numbers = sorted(
-            int(m.group(1))
-            for p in (folder / PASS).glob("depth.*.exr")
-            if (m := _DEPTH_FILE.match(p.name))
-        )
+        found = (frame_number(p.name) for p in (folder / PASS).glob("depth.*.exr"))
+        numbers = sorted(n for n in found if n is not None)
         if not numbers:
             raise StageFailed("a depth chunk holds no depth frames", where=str(folder))
         chunks.append(Chunk(folder, numbers))

@@ -17,7 +17,6 @@ A chunkable stage on a long plate fans out into frame-range jobs (``fanout``).
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 import uuid
@@ -33,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 from .. import fanout
 from ..digest import FileDigest
 from ..errors import StageFailed
+from ..frames import frame_number
 from ..job import (
     Event,
     Job,
@@ -57,8 +57,6 @@ from ..stages.base import Cancelled, StageContext, StageParams, StageResult, Sta
 from ..storage import Store
 from ..worker import Ran
 from .worker_io import source_relpath
-
-_FRAME_FILE = re.compile(r"\.(\d+)\.[^./]+$")
 
 
 class RemoteState(BaseModel):
@@ -417,10 +415,9 @@ def _in_range(
     frames outside it that the stage says a chunk reads (``StageSpec.chunk_context``)."""
     if frames is None:
         return True
-    match = _FRAME_FILE.search(relpath)
-    if match is None:
+    number = frame_number(relpath)
+    if number is None:
         return True
-    number = int(match.group(1))
     return frames[0] <= number <= frames[1] or number in context
 
 

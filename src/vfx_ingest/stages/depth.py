@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 
 from ..depth.models import DEFAULT_MODEL, MODEL_IDS
 from ..errors import BadInput
-from ..frames import frame_path
+from ..frames import frame_number, frame_path
 from ..manifest import SourceProbe
 from .base import Chunking, DeviceNeeds, StageContext, StageParams, StageResult, StageSpec
 
@@ -187,7 +187,7 @@ def _plate_numbers(ctx: StageContext) -> list[int]:
     if ctx.frames is not None:
         return ctx.frames.numbers()
     files = [p for ext in ("png", "exr") for p in ctx.input_dir("plate").glob(f"plate.*.{ext}")]
-    return sorted({int(p.name.split(".")[1]) for p in files})
+    return sorted({n for p in files if (n := frame_number(p.name)) is not None})
 
 
 def _chunk(ctx: StageContext, numbers: list[int]) -> tuple[int, int]:
