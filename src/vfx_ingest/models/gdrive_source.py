@@ -7,8 +7,7 @@ and the cancel event, then verify the sha256 and move the file into place oursel
 
 from __future__ import annotations
 
-import hashlib
-
+from ..digest import sha256_file
 from .fetch import Cancelled, FetchRequest, SourceFailed, publish
 from .sources import GdriveSource
 
@@ -50,7 +49,6 @@ def fetch_gdrive(source: GdriveSource, request: FetchRequest) -> str:
         ) from exc
     if result is None or not staged.is_file():
         raise SourceFailed(f"{request.model}/{request.path}: gdown returned no file for {source}")
-    with staged.open("rb") as f:
-        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    sha256 = sha256_file(staged)
     publish(request, staged, sha256)
     return sha256

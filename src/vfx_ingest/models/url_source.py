@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..digest import sha256_file
 from .fetch import FetchRequest, SourceFailed, publish
 from .sources import UrlSource, redact
 
@@ -67,7 +68,7 @@ def _attempt(client: httpx.Client, url: str, request: FetchRequest) -> str:
                 # unless its size is the expected one.
                 expected = request.expected.bytes if request.expected else None
                 if expected == have:
-                    return _hash_file(partial)
+                    return sha256_file(partial)
                 partial.unlink()
                 raise _Retryable("HTTP 416 for the partial file; restarting")
             if response.status_code >= 500 or response.status_code == 429:
@@ -117,9 +118,3 @@ def _feed(hasher: Any, path: Path) -> None:
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             hasher.update(chunk)
-
-
-def _hash_file(path: Path) -> str:
-    hasher = hashlib.sha256()
-    _feed(hasher, path)
-    return hasher.hexdigest()

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import ValidationError
 
 from ... import __version__, atomic, cache
-from ...digest import FileDigest
+from ...digest import FileDigest, verify
 from ...errors import StageFailed
 from ...manifest import Manifest, SourceFile
 from ...shot import MANIFEST_NAME
@@ -157,8 +157,10 @@ class RemoteShot:
         def fetch(rel: str) -> tuple[str, FileDigest]:
             expected = outputs[rel]
             target = dest / rel
-            known = _intact(target, expected)
-            if known is None:
+            if verify(target, expected, full=True):  # a resumed download: already here
+                mtime_ns = target.stat().st_mtime_ns
+                known = FileDigest(sha256=expected.sha256, size=expected.size, mtime_ns=mtime_ns)
+            else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 where = self.path(f"{base}/{rel}" if base else rel)
                 with atomic.target(target) as tmp, tmp.open("wb") as out:
@@ -180,17 +182,3 @@ class RemoteShot:
 
         with ThreadPoolExecutor(DOWNLOAD_JOBS, thread_name_prefix="download") as pool:
             return dict(pool.map(fetch, sorted(outputs)))
-
-
-def _intact(path: Path, expected: FileDigest) -> FileDigest | None:
-    """The file's digest when it is already there with the expected content."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    if st.st_size != expected.size:
-        return None
-    with path.open("rb") as f:
-        if hashlib.file_digest(f, "sha256").hexdigest() != expected.sha256:
-            return None
-    return FileDigest(sha256=expected.sha256, size=st.st_size, mtime_ns=st.st_mtime_ns)
