@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from ..config import Settings
 from ..job import Event, Job, JobResult, StageEvent
 from ..worker import EventFn, execute
 

@@ -75,6 +75,7 @@ class RunpodServerlessBackend:
             max_workers=self.settings.max_workers,
             poll_s=rp.poll_interval_s,
             timeout_s=rp.job_timeout_s,
+            timeout_setting="runpod.job_timeout_s",
             url_ttl_s=s3.url_ttl_s,
             info={"backend": self.name, "endpoint": rp.endpoint_id},
             on_billed=meter.tick if meter is not None else None,

@@ -89,6 +89,7 @@ class RemoteOptions:
     max_workers: int = 4
     poll_s: float = 1.0
     timeout_s: float = 7200.0
+    timeout_setting: str = "the job timeout"  # what the user raises, named in the error
     url_ttl_s: int = 3600
     info: dict[str, Any] = field(default_factory=dict)  # recorded in each stage's stats
     # Called with the seconds a remote job was alive (queued or running) since the last
@@ -307,7 +308,7 @@ class RemoteRunner:
                     raise StageFailed(
                         f"{spec.name} did not finish within {self.options.timeout_s:g} s; "
                         "the remote job was cancelled",
-                        fix="Raise runpod.job_timeout_s, or check the endpoint's workers",
+                        fix=f"Raise {self.options.timeout_setting}, or check the remote workers",
                     )
                 stop.wait(self.options.poll_s)
         finally:

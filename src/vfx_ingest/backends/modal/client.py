@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
@@ -42,6 +42,9 @@ from .gpus import parse_gpu
 from .seam import CallHandle, EventQueue, ModalCalls, VolumeCalls
 from .shots import RemoteShot
 from .spec import AppSpec, ClassSpec
+
+if TYPE_CHECKING:
+    from ...cost.meter import CostMeter
 
 _EVENT = TypeAdapter(Event)
 
@@ -65,20 +68,12 @@ class Workers:
         return entry, None if wanted == entry.gpu else wanted
 
 
-class Meter(Protocol):
-    """What a backend feeds the run's cost meter (``vfx_ingest.cost.meter.CostMeter``)."""
-
-    def set_rate(self, usd_per_second: float, price_id: str | None = None) -> None: ...
-
-    def tick(self, seconds: float) -> None: ...
-
-
 @dataclass
 class Options:
     environment: str | None
     poll_s: float = 0.5
     max_workers: int = 4
-    meter: Meter | None = None
+    meter: CostMeter | None = None
     # USD per second and price id of a worker with this GPU (None: CPU only).
     rate: Callable[[str | None], tuple[float, str]] | None = None
 
