@@ -16,7 +16,8 @@ from vfx_ingest.camera import axes, interpolate, keyframes, loops, orient
 from vfx_ingest.camera.cameras_json import SCHEMA, CamerasDoc
 from vfx_ingest.camera.presets import PRESETS
 from vfx_ingest.camera.scale import parse_scale
-from vfx_ingest.synthetic import GroundTruth, camera_path
+
+from support.synthetic import GroundTruth, camera_path
 
 # ------------------------------------------------------------------------------------------
 # Keyframes
@@ -252,7 +253,7 @@ def test_cameras_json_round_trips_and_refuses_bad_documents(tmp_path):
 
 
 def _intrinsics():
-    from vfx_ingest.synthetic import Intrinsics
+    from support.synthetic import Intrinsics
 
     return Intrinsics.from_focal(320, 180, 28.0)
 
@@ -264,7 +265,8 @@ def _intrinsics():
 def test_roto_masks_keep_sift_off_the_masked_region(tmp_path):
     from vfx_ingest.camera import features, inputs
     from vfx_ingest.io.images import encode_png
-    from vfx_ingest.synthetic import clip_scene, render_frames
+
+    from support.synthetic import clip_scene, render_frames
 
     k = _intrinsics()
     poses = camera_path("orbit", 2, 24)

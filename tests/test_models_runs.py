@@ -174,7 +174,7 @@ def test_a_remote_run_names_models_by_their_locked_digest_without_local_weights(
 ):
     """Remote workers hold their own weights (image or volume): planning a remote run needs
     no local copy, and the job carries the digest `models.lock` pins (the cache key's)."""
-    from vfx_ingest.backends.runpod_serverless import RunpodServerlessBackend
+    from vfx_ingest.backends.runpod.serverless import RunpodServerlessBackend
     from vfx_ingest.models.lock import LockedFile, LockedModel, LockFile, write_lock
 
     echo_stage.write_text(

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "local": ("vfx_ingest.backends.local", "LocalBackend", "this machine (CUDA or CPU)"),
     "runpod-serverless": (
-        "vfx_ingest.backends.runpod_serverless",
+        "vfx_ingest.backends.runpod.serverless",
         "RunpodServerlessBackend",
         "RunPod serverless GPU workers (`vfx-ingest deploy runpod-serverless` first)",
     ),

@@ -83,9 +83,9 @@ def runpod_serverless(
 ) -> None:
     """Build the worker image and create or update the RunPod serverless endpoint."""
     with errors_to_exit_codes(as_json=as_json):
+        from ..backends.runpod import deploy as rp_deploy
         from ..config import load_settings, save_user_values
         from ..errors import BadInput
-        from ..runpod_serverless import deploy as rp_deploy
         from .output import emit_json, err
 
         settings = load_settings()

@@ -39,7 +39,7 @@ def serve(
 ) -> None:
     """Serve a RunPod-serverless-compatible endpoint that runs jobs on this machine."""
     with errors_to_exit_codes():
-        from ..runpod_serverless.serve import LocalEndpoint
+        from ..backends.runpod.serve import LocalEndpoint
         from .output import err
 
         endpoint = LocalEndpoint(

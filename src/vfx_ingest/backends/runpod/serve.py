@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .. import __version__, redact
+from ... import __version__, redact
 
 Handle = Callable[[dict[str, Any], Callable[[dict[str, Any]], None], threading.Event], dict]
 
