@@ -68,7 +68,8 @@ class RunpodSettings(BaseModel):
     endpoint_id: str | None = Field(None, description="Serverless endpoint to run jobs on.")
     api_url: str = Field("https://api.runpod.ai/v2", description="Serverless REST base URL.")
     rest_url: str = Field(
-        "https://rest.runpod.io/v1", description="RunPod REST API for templates and endpoints."
+        "https://api.runpod.io/v2",
+        description="RunPod REST API v2 (templates, endpoints, GPU catalog).",
     )
     image: str | None = Field(None, description="Worker image to build and push, with its tag.")
     gpu_types: list[str] = Field(
@@ -86,6 +87,12 @@ class RunpodSettings(BaseModel):
         7200, gt=0, description="The client cancels a job not finished after this (queue too)."
     )
     poll_interval_s: float = Field(1.0, gt=0, description="Seconds between status polls.")
+    cancel_grace_s: float = Field(
+        30, gt=0, description="A cancelled stage still running this long recycles the worker."
+    )
+    client_timeout_s: float = Field(
+        120, gt=0, description="A worker whose client is silent this long cancels the job."
+    )
 
 
 class S3Settings(BaseModel):

@@ -1,7 +1,14 @@
 """The RunPod serverless worker: ``python -m vfx_ingest.backends.runpod.handler``.
 
 RunPod's worker SDK (``runpod.serverless.start``) takes jobs from the endpoint's queue and
-calls :func:`handler` with ``{"id": ..., "input": {"action": ..., ...}}``:
+calls :func:`handler` with ``{"id": ..., "input": {"action": ..., ...}}``. The SDK runs
+every job as an asyncio task on its one event loop and stops a cancelled (or timed-out)
+job by cancelling that task (runpod-python 1.12, ``JobScaler.stop_job``). A synchronous
+handler would block that loop and could not be stopped, so :func:`cancellable` runs the
+work on its own thread and, when the task is cancelled, sets the job's cancel event (each
+stage checks it between steps). A stage still running ``runpod.cancel_grace_s`` later
+makes the handler return ``{"refresh_worker": True}``, which the SDK turns into
+``stopPod``: RunPod replaces the worker rather than leave a runaway stage billing.
 
 - ``{"action": "run", "job": <Job>}``: runs the job through :func:`vfx_ingest.worker.execute`
   (a remote job: objects in, objects out), reports progress with
@@ -18,11 +25,14 @@ API (``/run``, ``/status``, ``/cancel``...) around :func:`handle`.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,6 +42,10 @@ from ...errors import VfxIngestError
 from ...job import Event, Job, ProgressEvent
 
 Report = Callable[[dict[str, Any]], None]
+Handle = Callable[[dict[str, Any], Report, threading.Event], dict[str, Any]]
+SdkHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+log = logging.getLogger(__name__)
 
 
 def handle(
@@ -112,11 +126,62 @@ class _Throttled:
         self.report(event.model_dump(mode="json"))
 
 
-def handler(job: dict[str, Any]) -> dict[str, Any]:
-    """The function given to ``runpod.serverless.start``."""
+def cancellable(
+    work: Handle, report_for: Callable[[dict[str, Any]], Report], grace_s: float
+) -> SdkHandler:
+    """An async handler for the SDK that runs ``work`` on a thread it can stop (see the
+    module docstring). ``report_for(job)`` gives the job's progress callback."""
+
+    async def run(job: dict[str, Any]) -> dict[str, Any]:
+        cancel = threading.Event()
+        done: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+
+        def target() -> None:
+            try:
+                done.set_result(work(job, report_for(job), cancel))
+            except BaseException as exc:  # handed to the SDK, which reports it
+                done.set_exception(exc)
+
+        # A daemon thread, not the loop's executor: a stage that ignores the cancel must
+        # not keep the process alive once RunPod recycles the worker.
+        threading.Thread(target=target, name=f"job-{str(job.get('id'))[:12]}", daemon=True).start()
+        waiter = asyncio.wrap_future(done)
+        try:
+            return await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            cancel.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), grace_s)
+            except TimeoutError:
+                log.warning(
+                    "job %s: its stage did not stop within %g s of the cancel; "
+                    "asking RunPod to recycle this worker",
+                    job.get("id"),
+                    grace_s,
+                )
+                return {
+                    "error": f"cancelled; the stage did not stop within {grace_s:g} s",
+                    "refresh_worker": True,
+                }
+            except Exception:
+                pass  # it stopped (by failing): the cancel stands
+            raise
+
+    return run
+
+
+def _progress_for(job: dict[str, Any]) -> Report:
     import runpod
 
-    return handle(job, lambda progress: runpod.serverless.progress_update(job, progress))
+    return lambda progress: runpod.serverless.progress_update(job, progress)
+
+
+async def handler(job: dict[str, Any]) -> dict[str, Any]:
+    """The function given to ``runpod.serverless.start``."""
+    from ...config import load_settings
+
+    grace = load_settings().runpod.cancel_grace_s  # the template sets it in the environment
+    return await cancellable(handle, _progress_for, grace)(job)
 
 
 def main() -> None:

@@ -2,53 +2,66 @@
 
 It follows RunPod's published queue-endpoint API (docs.runpod.io/serverless/endpoints/
 operation-reference and /job-states) so that our client, RunPod's SDKs and ``curl`` talk
-to it exactly as to ``https://api.runpod.ai/v2/<endpoint_id>``:
+to it as to ``https://api.runpod.ai/v2/<endpoint_id>``:
 
-- ``POST /run`` ``{"input": ...}`` -> ``{"id", "status": "IN_QUEUE"}``;
+- ``POST /run`` ``{"input": ..., "policy"?: {"executionTimeout", "ttl"}}`` ->
+  ``{"id", "status": "IN_QUEUE"}``; bodies over 10 MB are refused (20 MB for ``/runsync``),
+  as RunPod does;
 - ``POST /runsync[?wait=ms]`` -> the finished job (or its status when the wait ends);
 - ``GET|POST /status/{id}`` -> ``{"id", "status", "delayTime", "executionTime", "output"?,
   "error"?}``; while IN_PROGRESS, ``output`` is the last ``progress_update`` payload;
-- ``GET|POST /stream/{id}`` -> ``{"id", "status", "stream": []}`` (our handler reports
-  progress, it does not yield partial outputs);
+- ``GET|POST /stream/{id}`` -> ``{"id", "status", "stream": []}``;
 - ``POST /cancel/{id}`` -> ``{"id", "status": "CANCELLED"}``;
 - ``GET /health`` -> ``{"jobs": {...}, "workers": {...}}``.
 
-Paths may carry an endpoint id (``/<endpoint_id>/run``) and a ``/v2`` prefix, as on RunPod.
-Jobs run the real handler (:func:`..handler.handle`) on background threads, ``workers`` at
-a time; a job past ``execution_timeout_s`` is stopped and reported TIMED_OUT, as RunPod's
-execution timeout does. Results are kept 30 minutes, as for ``/run`` on RunPod. It binds
-127.0.0.1 unless told otherwise; with ``api_key`` it wants RunPod's ``Authorization``
-header (``Bearer <key>`` or the bare key) and answers 401 otherwise.
+Jobs run under the RunPod SDK's own worker runtime (``runpod.serverless.modules.rp_scale.
+JobScaler`` and ``rp_job.run_job``, in the SDK's local mode where the job source is
+pluggable): the SDK takes jobs from this endpoint's queue, runs the same async handler a
+RunPod worker runs, and stops a cancelled or timed-out job by cancelling its task, as on
+RunPod. A handler answer with ``refresh_worker`` (a stage that ignored the cancel) makes
+the SDK ask for ``stopPod``; here that calls ``on_recycle`` (the command exits, so the
+process and its runaway thread end, as RunPod replaces the worker).
+
+It is a server on the network: every request needs ``Authorization: Bearer <token>``
+(generated when none is given), posts must be ``application/json``, job ids in paths must
+match :data:`JOB_ID`, and jobs may only name objects on ``storage_origins``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
+import os
+import re
+import secrets
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ... import __version__, redact
-
-Handle = Callable[[dict[str, Any], Callable[[dict[str, Any]], None], threading.Event], dict]
+from .handler import Handle, Report, cancellable
 
 RETENTION_S = 1800
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
 OPS = {"run", "runsync", "status", "stream", "cancel", "health"}
+RUN_LIMIT = 10 * 1024 * 1024  # RunPod's /run payload limit
+RUNSYNC_LIMIT = 20 * 1024 * 1024
+DEFAULT_TTL_MS = 24 * 3600 * 1000
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 @dataclass
 class _Job:
     id: str
     input: Any
+    execution_timeout_s: float | None = None
+    ttl_s: float = DEFAULT_TTL_MS / 1000
     status: str = "IN_QUEUE"
     created: float = field(default_factory=time.monotonic)
     started: float | None = None
@@ -56,10 +69,8 @@ class _Job:
     output: Any = None
     error: str | None = None
     progress: Any = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    future: Future | None = None
-    timer: threading.Timer | None = None
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)  # a final status
+    returned: threading.Event = field(default_factory=threading.Event)  # the handler
 
     def view(self) -> dict[str, Any]:
         now = time.monotonic()
@@ -93,22 +104,34 @@ class LocalEndpoint:
         execution_timeout_s: float | None = None,
         handle: Handle | None = None,
         api_key: str | None = None,
+        cancel_grace_s: float = 30.0,
+        storage_origins: list[str] | None = None,
+        on_recycle: Callable[[], None] | None = None,
     ) -> None:
-        if handle is None:
-            from .handler import handle as real_handle
+        from .handler import handle as real_handle
 
-            handle = real_handle
-        self.handle = handle
-        self.api_key = api_key
+        work = handle or real_handle
+        if storage_origins is not None:
+            work = _only_objects_on(storage_origins, work)
+        self.handler = cancellable(work, self._progress_for, cancel_grace_s)
+        self.api_key = api_key or secrets.token_urlsafe(24)
+        redact.install()
+        redact.register_secret(self.api_key)
         self.execution_timeout_s = execution_timeout_s
+        self.workers = workers
+        self.on_recycle = on_recycle
+        self.recycled = 0
         self.jobs: dict[str, _Job] = {}
         self.lock = threading.Lock()
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="endpoint-job")
-        self.workers = workers
-        redact.install()
         self.server = ThreadingHTTPServer((host, port), _handler_class(self))
         self.server.daemon_threads = True
         self.thread: threading.Thread | None = None
+        self.runtime: threading.Thread | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.scaler: Any = None
+        self.ready = threading.Event()
+        self.queue: asyncio.Queue[_Job] | None = None
+        self.stops: list[str] = []
 
     @property
     def url(self) -> str:
@@ -116,6 +139,7 @@ class LocalEndpoint:
         return f"http://{host}:{port}"
 
     def start(self) -> LocalEndpoint:
+        self._start_runtime()
         self.thread = threading.Thread(
             target=self.server.serve_forever, name="endpoint-http", daemon=True
         )
@@ -123,19 +147,23 @@ class LocalEndpoint:
         return self
 
     def serve_forever(self) -> None:
+        self._start_runtime()
         self.server.serve_forever()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Cancel every job, wait for the threads, close the socket."""
+        """Cancel every job, wait for them, stop the SDK runtime, close the socket."""
         with self.lock:
             jobs = list(self.jobs.values())
         for job in jobs:
             self.cancel(job.id)
-        self.pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + timeout
         for job in jobs:
-            if job.future is not None and job.started is not None:
-                job.done.wait(max(0.0, deadline - time.monotonic()))
+            if job.started is not None:
+                job.returned.wait(max(0.0, deadline - time.monotonic()))
+        if self.loop is not None and self.scaler is not None:
+            self.loop.call_soon_threadsafe(self.scaler.kill_worker)
+        if self.runtime is not None:
+            self.runtime.join(max(1.0, deadline - time.monotonic()))
         self.server.shutdown()
         self.server.server_close()
         if self.thread is not None:
@@ -147,14 +175,129 @@ class LocalEndpoint:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # ------------------------------------------------------------ the SDK runtime
+
+    def _start_runtime(self) -> None:
+        if self.runtime is not None:
+            return
+        self.runtime = threading.Thread(target=self._run_sdk, name="runpod-sdk", daemon=True)
+        self.runtime.start()
+        self.ready.wait(30)
+
+    def _run_sdk(self) -> None:
+        from runpod.serverless.modules import worker_state
+        from runpod.serverless.modules.rp_logger import RunPodLogger
+        from runpod.serverless.modules.rp_scale import JobScaler
+
+        # Outside its local mode the SDK ignores a pluggable job source and calls RunPod.
+        assert worker_state.IS_LOCAL_TEST, "unset RUNPOD_WEBHOOK_GET_JOB to serve locally"
+        if not {"RUNPOD_LOG_LEVEL", "RUNPOD_DEBUG_LEVEL"} & set(os.environ):
+            RunPodLogger().set_level("WARN")  # its DEBUG default logs whole jobs (URLs)
+
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            self.queue = asyncio.Queue()
+            self.scaler = JobScaler(
+                {
+                    "handler": self.handler,
+                    "jobs_fetcher": self._take,
+                    "jobs_fetcher_timeout": 5,
+                    "stop_signals_fetcher": self._stop_signals,
+                    "stop_signals_fetcher_timeout": 5,
+                    "jobs_handler": self._run_job,
+                    "concurrency_modifier": lambda _: self.workers,
+                }
+            )
+            self.ready.set()
+            await self.scaler.run()
+
+        asyncio.run(main())
+
+    async def _take(self, session: Any, wanted: int) -> list[dict[str, Any]] | None:
+        """The SDK's job source: what ``job-take`` gives a RunPod worker."""
+        assert self.queue is not None
+        try:
+            job = await asyncio.wait_for(self.queue.get(), 0.5)
+        except TimeoutError:
+            return None
+        with self.lock:
+            if job.status != "IN_QUEUE":
+                return None
+            if time.monotonic() - job.created > job.ttl_s:
+                self._finish(job, "TIMED_OUT", error="the job's ttl ran out in the queue")
+                return None
+            job.status, job.started = "IN_PROGRESS", time.monotonic()
+            if job.execution_timeout_s is not None:
+                self.loop.call_later(job.execution_timeout_s, self._expire, job)  # type: ignore[union-attr]
+        return [{"id": job.id, "input": job.input}]
+
+    async def _stop_signals(self, session: Any) -> list[str]:
+        """The SDK's stop channel: jobs cancelled or timed out while running."""
+        await asyncio.sleep(0.05)
+        with self.lock:
+            stops, self.stops = self.stops, []
+        return stops
+
+    async def _run_job(self, session: Any, config: dict[str, Any], taken: dict) -> None:
+        """What the SDK's ``handle_job`` does, with the result kept here instead of posted
+        to RunPod's ``job-done`` URL."""
+        from runpod.serverless.modules.rp_job import run_job
+
+        job = self.jobs[taken["id"]]
+        try:
+            result = await run_job(config["handler"], taken)
+        finally:
+            job.returned.set()
+        with self.lock:
+            if job.status == "IN_PROGRESS":
+                error = result.get("error")
+                status = "FAILED" if error else "COMPLETED"
+                self._finish(job, status, output=result.get("output"), error=error)
+        if result.get("stopPod"):
+            self.recycled += 1
+            if self.on_recycle is not None:
+                self.on_recycle()
+
+    def _progress_for(self, taken: dict[str, Any]) -> Report:
+        job = self.jobs[taken["id"]]
+
+        def report(progress: dict[str, Any]) -> None:
+            job.progress = progress
+
+        return report
+
+    def _finish(self, job: _Job, status: str, *, output: Any = None, error: Any = None) -> None:
+        job.status, job.finished = status, time.monotonic()
+        job.output = output
+        job.error = redact.text(str(error)) if error else None
+        job.done.set()
+
+    def _expire(self, job: _Job) -> None:
+        with self.lock:
+            if job.status == "IN_PROGRESS":
+                self._finish(
+                    job,
+                    "TIMED_OUT",
+                    error=f"the job ran past its execution timeout ({job.execution_timeout_s:g} s)",
+                )
+                self.stops.append(job.id)
+
     # ---------------------------------------------------------------- operations
 
-    def submit(self, payload: Any) -> _Job:
-        job = _Job(id=f"local-{uuid.uuid4()}", input=payload)
+    def submit(self, payload: Any, policy: dict[str, Any] | None = None) -> _Job:
+        policy = policy or {}
+        timeout_ms = policy.get("executionTimeout")
+        job = _Job(
+            id=f"local-{uuid.uuid4()}",
+            input=payload,
+            execution_timeout_s=timeout_ms / 1000 if timeout_ms else self.execution_timeout_s,
+            ttl_s=policy.get("ttl", DEFAULT_TTL_MS) / 1000,
+        )
         with self.lock:
             self._prune()
             self.jobs[job.id] = job
-            job.future = self.pool.submit(self._work, job)
+        assert self.loop is not None and self.queue is not None
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, job)
         return job
 
     def get(self, job_id: str) -> _Job | None:
@@ -162,83 +305,30 @@ class LocalEndpoint:
             return self.jobs.get(job_id)
 
     def cancel(self, job_id: str) -> _Job | None:
-        job = self.get(job_id)
-        if job is None:
-            return None
         with self.lock:
-            if job.status not in FINAL:
-                job.status = "CANCELLED"
-                job.finished = time.monotonic()
-                job.cancel.set()
-                if job.future is not None and job.future.cancel():
-                    job.done.set()  # never started
+            job = self.jobs.get(job_id)
+            if job is None or job.status in FINAL:
+                return job
+            running = job.status == "IN_PROGRESS"
+            self._finish(job, "CANCELLED")
+            if running:
+                self.stops.append(job.id)
         return job
 
     def health(self) -> dict[str, Any]:
         with self.lock:
             states = [job.status for job in self.jobs.values()]
-        running = states.count("IN_PROGRESS")
+            running = sum(1 for j in self.jobs.values() if j.started and not j.returned.is_set())
         return {
             "jobs": {
                 "completed": states.count("COMPLETED"),
                 "failed": states.count("FAILED") + states.count("TIMED_OUT"),
-                "inProgress": running,
+                "inProgress": states.count("IN_PROGRESS"),
                 "inQueue": states.count("IN_QUEUE"),
                 "retried": 0,
             },
             "workers": {"idle": max(0, self.workers - running), "running": running},
         }
-
-    def _work(self, job: _Job) -> None:
-        with self.lock:
-            if job.status != "IN_QUEUE":
-                job.done.set()
-                return
-            job.status = "IN_PROGRESS"
-            job.started = time.monotonic()
-            if self.execution_timeout_s is not None:
-                job.timer = threading.Timer(self.execution_timeout_s, self._expire, (job,))
-                job.timer.daemon = True
-                job.timer.start()
-
-        def progress(payload: dict[str, Any]) -> None:
-            job.progress = payload
-
-        try:
-            answer = self.handle({"id": job.id, "input": job.input}, progress, job.cancel)
-            error = answer.pop("error", None) if isinstance(answer, dict) else None
-            status, output = ("FAILED", answer) if error else ("COMPLETED", answer)
-        except Exception as exc:
-            # What the RunPod SDK reports for an exception escaping the handler.
-            error = json.dumps(
-                {
-                    "error_type": str(type(exc)),
-                    "error_message": str(exc),
-                    "error_traceback": traceback.format_exc(),
-                    "hostname": "local",
-                    "worker_id": "local",
-                    "runpod_version": f"vfx-ingest {__version__}",
-                }
-            )
-            status, output = "FAILED", None
-        with self.lock:
-            if job.timer is not None:
-                job.timer.cancel()
-            if job.status == "IN_PROGRESS":
-                job.status, job.output = status, output
-                job.error = redact.text(str(error)) if error else None
-                job.finished = time.monotonic()
-        job.done.set()
-
-    def _expire(self, job: _Job) -> None:
-        with self.lock:
-            if job.status == "IN_PROGRESS":
-                job.status = "TIMED_OUT"
-                job.error = (
-                    f"the job ran past the execution timeout ({self.execution_timeout_s:g} s)"
-                )
-                job.finished = time.monotonic()
-                job.cancel.set()
 
     def _prune(self) -> None:
         now = time.monotonic()
@@ -246,6 +336,43 @@ class LocalEndpoint:
             j.id for j in self.jobs.values() if j.finished and now - j.finished > RETENTION_S
         ]:
             del self.jobs[job_id]
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK or host.startswith("127.")
+
+
+def _only_objects_on(origins: list[str], work: Handle) -> Handle:
+    """``work`` for jobs whose every URL is on one of ``origins`` (scheme, host, port):
+    a job must not make this machine fetch from anywhere else."""
+    allowed = {_origin(url) for url in origins}
+
+    def checked(job: dict[str, Any], report: Report, cancel: threading.Event) -> dict[str, Any]:
+        foreign = sorted({_origin(url) for url in _urls(job.get("input"))} - allowed)
+        if foreign:
+            return {
+                "error": f"refused: the job names objects outside the storage endpoint "
+                f"({', '.join(foreign)})"
+            }
+        return work(job, report, cancel)
+
+    return checked
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _urls(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [url for value in node.values() for url in _urls(value)]
+    if isinstance(node, list):
+        return [url for value in node for url in _urls(value)]
+    if isinstance(node, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", node):
+        return [node]
+    return []
 
 
 def _handler_class(endpoint: LocalEndpoint) -> type[BaseHTTPRequestHandler]:
@@ -262,10 +389,9 @@ def _handler_class(endpoint: LocalEndpoint) -> type[BaseHTTPRequestHandler]:
             return  # quiet: the command prints what matters
 
         def _route(self, method: str) -> None:
-            if endpoint.api_key is not None:
-                given = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-                if given != endpoint.api_key:
-                    return self._send(401, {"error": "Unauthorized"})
+            given = self.headers.get("Authorization") or ""
+            if not secrets.compare_digest(given.removeprefix("Bearer "), endpoint.api_key):
+                return self._send(401, {"error": "Unauthorized"})
             parts = urlsplit(self.path)
             segments = [s for s in parts.path.split("/") if s]
             if segments[:1] == ["v2"]:
@@ -273,38 +399,48 @@ def _handler_class(endpoint: LocalEndpoint) -> type[BaseHTTPRequestHandler]:
             # [<endpoint_id>] <op> [<job_id>]
             op_at = next((i for i, s in enumerate(segments[:2]) if s in OPS), None)
             if op_at is None:
-                return self._send(404, {"error": f"no route {parts.path}"})
+                return self._send(404, {"error": "no such route"})
             op, rest = segments[op_at], segments[op_at + 1 :]
             if op in ("run", "runsync", "cancel") and method != "POST":
                 return self._send(405, {"error": f"/{op} takes POST"})
             if op == "health":
                 return self._send(200, endpoint.health())
             if op in ("run", "runsync"):
-                body = self._json()
-                if not isinstance(body, dict) or "input" not in body:
-                    return self._send(400, {"error": "the request body needs an 'input'"})
-                job = endpoint.submit(body["input"])
-                if op == "run":
-                    return self._send(200, {"id": job.id, "status": job.status})
-                wait_ms = parse_qs(parts.query).get("wait", ["90000"])[0]
-                job.done.wait(min(max(int(wait_ms), 1000), 300000) / 1000)
-                return self._send(200, job.view())
-            if len(rest) != 1:
-                return self._send(400, {"error": f"/{op} needs a job id"})
+                return self._run(op, parts.query)
+            if len(rest) != 1 or not JOB_ID.match(rest[0]):
+                return self._send(400, {"error": f"/{op} needs one valid job id"})
             job = endpoint.cancel(rest[0]) if op == "cancel" else endpoint.get(rest[0])
             if job is None:
-                return self._send(404, {"error": f"no job {rest[0]}"})
+                return self._send(404, {"error": "no such job"})
             if op == "cancel":
                 return self._send(200, {"id": job.id, "status": job.status})
             if op == "stream":
                 return self._send(200, {"id": job.id, "status": job.status, "stream": []})
             return self._send(200, job.view())
 
-        def _json(self) -> Any:
+        def _run(self, op: str, query: str) -> None:
+            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if kind != "application/json":
+                return self._send(415, {"error": "the body must be application/json"})
             length = int(self.headers.get("Content-Length") or 0)
-            with contextlib.suppress(ValueError):
-                return json.loads(self.rfile.read(length) or b"null")
-            return None
+            limit = RUN_LIMIT if op == "run" else RUNSYNC_LIMIT
+            if length > limit:
+                return self._send(
+                    413, {"error": f"/{op} payloads are limited to {limit // 2**20} MB"}
+                )
+            try:
+                body = json.loads(self.rfile.read(length) or b"null")
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or "input" not in body:
+                return self._send(400, {"error": "the request body needs an 'input'"})
+            policy = body.get("policy") if isinstance(body.get("policy"), dict) else None
+            job = endpoint.submit(body["input"], policy)
+            if op == "run":
+                return self._send(200, {"id": job.id, "status": job.status})
+            wait_ms = parse_qs(query).get("wait", ["90000"])[0]
+            job.done.wait(min(max(int(wait_ms), 1000), 300000) / 1000)
+            return self._send(200, job.view())
 
         def _send(self, code: int, body: Any) -> None:
             data = json.dumps(body).encode()
