@@ -255,7 +255,13 @@ def endpoint(s3: S3, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     from vfx_ingest.backends.runpod.serve import LocalEndpoint
 
     with LocalEndpoint(workers=2) as server:
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+        use_endpoint(server, monkeypatch)
         yield server
+
+
+def use_endpoint(server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the client at a ``LocalEndpoint``: its URL, its token, quick polls."""
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+    monkeypatch.setenv("RUNPOD_API_KEY", server.api_key)

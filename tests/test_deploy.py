@@ -83,9 +83,7 @@ def test_deploy_creates_then_updates_and_saves_the_endpoint_id(control, cli, tmp
     assert "updated" in second.stderr and "it answers: 0 workers running" in second.stderr
     assert len(control.templates) == 1 and len(control.endpoints) == 1
     assert control.endpoints[endpoint["id"]]["gpu"]["pools"] == ["ADA_24"]
-    assert control.endpoints[endpoint["id"]]["gpu"]["excludedTypes"] == [
-        "NVIDIA GeForce RTX 4090"
-    ]
+    assert control.endpoints[endpoint["id"]]["gpu"]["excludedTypes"] == ["NVIDIA GeForce RTX 4090"]
     methods = [(m, p.split("/")[2]) for m, p, _ in control.requests]
     assert ("PATCH", "templates") in methods and ("PATCH", "serverless") in methods
 

@@ -22,6 +22,7 @@ from vfx_ingest.manifest import Manifest
 from vfx_ingest.stages import REGISTRY
 from vfx_ingest.stages.base import Cancelled, Chunking
 
+from conftest import use_endpoint
 from remote_stages import FRAMES
 
 
@@ -64,9 +65,7 @@ def chunky(s3, monkeypatch):
         return answer
 
     with LocalEndpoint(workers=1, handle=handle) as server:
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+        use_endpoint(server, monkeypatch)
         yield server, answers
 
 

@@ -27,7 +27,7 @@ from vfx_ingest.manifest import Manifest
 from vfx_ingest.stages import REGISTRY
 from vfx_ingest.stages.base import Cancelled
 
-from conftest import REPO
+from conftest import REPO, use_endpoint
 from remote_stages import EXPLODE, SLOW
 
 REMOTE = ("--backend", "runpod-serverless")
@@ -137,9 +137,7 @@ def test_client_timeout_cancels_the_remote_job(endpoint, clips, cli, tmp_path, m
 def test_endpoint_execution_timeout_is_reported(s3, clips, cli, tmp_path, monkeypatch):
     monkeypatch.setitem(REGISTRY, "slow", SLOW)
     with LocalEndpoint(execution_timeout_s=0.3) as server:
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+        use_endpoint(server, monkeypatch)
         result = cli("run", clips(frames=4), "--shot", tmp_path / "s", "--stages", "slow", *REMOTE)
         (job,) = server.jobs.values()
         assert job.status == "TIMED_OUT" and job.done.wait(5)
@@ -234,9 +232,11 @@ def test_worker_serve_command_serves_the_api_and_stops_on_ctrl_c(tmp_path):
         line = proc.stderr.readline()  # type: ignore[union-attr]
         url = re.search(r"http://127\.0\.0\.1:\d+", line)
         assert url, line
-        health = httpx.get(f"{url.group(0)}/v2/local/health", timeout=10).json()
+        token = proc.stderr.readline().rsplit(" ", 1)[-1].strip()  # type: ignore[union-attr]
+        auth = {"Authorization": f"Bearer {token}"}
+        health = httpx.get(f"{url.group(0)}/v2/local/health", headers=auth, timeout=10).json()
         assert health["workers"] == {"idle": 1, "running": 0}
-        missing = httpx.get(f"{url.group(0)}/status/nope", timeout=10)
+        missing = httpx.get(f"{url.group(0)}/status/nope", headers=auth, timeout=10)
         assert missing.status_code == 404
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 130

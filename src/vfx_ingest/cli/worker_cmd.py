@@ -36,20 +36,72 @@ def serve(
         float | None,
         typer.Option("--execution-timeout", help="Seconds before a job is TIMED_OUT."),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="VFX_INGEST_SERVE_TOKEN",
+            help="Bearer token clients must send (default: a new one, printed).",
+        ),
+    ] = None,
+    storage_url: Annotated[
+        str | None,
+        typer.Option(
+            "--storage-url",
+            help="The only origin jobs may name objects on (default: the s3 settings').",
+        ),
+    ] = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option("--allow-remote", help="Allow binding an address other than loopback."),
+    ] = False,
 ) -> None:
     """Serve a RunPod-serverless-compatible endpoint that runs jobs on this machine."""
     with errors_to_exit_codes():
-        from ..backends.runpod.serve import LocalEndpoint
+        import threading
+
+        from ..backends.runpod.serve import LocalEndpoint, is_loopback, storage_origins
+        from ..config import load_settings
+        from ..errors import BadInput, StageFailed
         from .output import err
 
+        if not is_loopback(host) and not allow_remote:
+            raise BadInput(
+                f"--host {host} would let other machines run jobs here",
+                fix="Bind 127.0.0.1, or pass --allow-remote if that is what you want",
+            )
+        settings = load_settings()
+        recycle = threading.Event()
         endpoint = LocalEndpoint(
-            host=host, port=port, workers=workers, execution_timeout_s=execution_timeout
+            host=host,
+            port=port,
+            workers=workers,
+            execution_timeout_s=execution_timeout,
+            api_key=token,
+            cancel_grace_s=settings.runpod.cancel_grace_s,
+            storage_origins=[storage_url] if storage_url else storage_origins(settings),
+            on_recycle=lambda: (
+                recycle.set(),
+                threading.Thread(target=endpoint.server.shutdown).start(),
+            ),
         )
+        if not is_loopback(host):
+            err.print(
+                f"warning: serving on {host}: anyone who can reach it and has the token can run jobs"
+            )
         err.print(
             f"RunPod-compatible endpoint ({api}) on {endpoint.url}: set runpod.api_url = "
             f'"{endpoint.url}" and runpod.endpoint_id = "local". Ctrl-C stops it.'
         )
+        if token is None:
+            err.print(f"Its token (set RUNPOD_API_KEY to it): {endpoint.api_key}", soft_wrap=True)
         try:
             endpoint.serve_forever()
         finally:
-            endpoint.stop()
+            endpoint.stop(timeout=5 if recycle.is_set() else 30)
+        if recycle.is_set():
+            raise StageFailed(
+                "a cancelled stage did not stop within runpod.cancel_grace_s; the worker exits "
+                "so that it ends (RunPod recycles such a worker)",
+                fix="Start `vfx-ingest worker serve` again",
+            )

@@ -203,9 +203,7 @@ def gpu_selection(catalog: list[dict[str, Any]], wanted: list[str]) -> dict[str,
         )
     chosen = {by_name[name]["id"] for name in wanted}
     pools = sorted({by_name[name]["pool"] for name in wanted})
-    excluded = sorted(
-        g["id"] for g in catalog if g.get("pool") in pools and g["id"] not in chosen
-    )
+    excluded = sorted(g["id"] for g in catalog if g.get("pool") in pools and g["id"] not in chosen)
     selection: dict[str, Any] = {"pools": pools, "count": 1}
     if excluded:
         selection["excludedTypes"] = excluded
@@ -268,4 +266,3 @@ def upsert(settings: Settings, image: str, models: ModelsMode) -> Deployment:
         created=current is None,
         health=health,
     )
-

@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ... import __version__, redact
+from ...config import Settings
 from .handler import Handle, Report, cancellable
 
 RETENTION_S = 1800
@@ -340,6 +341,15 @@ class LocalEndpoint:
 
 def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
+
+
+def storage_origins(settings: Settings) -> list[str]:
+    """Where the configured object storage's URLs point (none without a bucket)."""
+    if not settings.s3.bucket:
+        return []
+    from ...storage import Store
+
+    return [Store(settings.s3).presign_get("probe", 60)]
 
 
 def _only_objects_on(origins: list[str], work: Handle) -> Handle:
