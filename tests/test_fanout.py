@@ -119,7 +119,7 @@ def test_an_interrupted_fan_out_resumes_the_chunks_it_finished(chunky, clips, tm
 
     with pytest.raises(Cancelled):
         pipeline.run(request, settings, on_event, cancel)
-    assert all(job.done.wait(10) for job in server.jobs.values())
+    assert all(job.returned.wait(10) for job in server.jobs.values())
     chunks_root = next((shot / ".staging").glob("frames-*")) / ".chunks"
     finished = sorted(p.name for p in chunks_root.iterdir() if (p / ".complete.json").is_file())
     assert 1 <= len(finished) < 3

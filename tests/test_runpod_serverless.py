@@ -119,7 +119,7 @@ def test_cancel_stops_the_remote_job_and_nothing_keeps_running(
     assert progress and progress[-1] < 200
     (job,) = endpoint.jobs.values()
     assert job.status == "CANCELLED"
-    assert job.done.wait(5), "the worker thread must stop"
+    assert job.returned.wait(5), "the worker thread must stop"
     assert endpoint.health()["jobs"]["inProgress"] == 0
     record = manifest(tmp_path / "shot").stages["slow"]
     assert record.status == "failed" and "interrupted" in (record.error or "")
@@ -131,7 +131,7 @@ def test_client_timeout_cancels_the_remote_job(endpoint, clips, cli, tmp_path, m
     result = cli("run", clips(frames=4), "--shot", tmp_path / "s", "--stages", "slow", *REMOTE)
     assert result.exit_code == 1 and "did not finish within 0.5 s" in result.stderr
     (job,) = endpoint.jobs.values()
-    assert job.status == "CANCELLED" and job.done.wait(5)
+    assert job.status == "CANCELLED" and job.returned.wait(5)
 
 
 def test_endpoint_execution_timeout_is_reported(s3, clips, cli, tmp_path, monkeypatch):
@@ -140,7 +140,7 @@ def test_endpoint_execution_timeout_is_reported(s3, clips, cli, tmp_path, monkey
         use_endpoint(server, monkeypatch)
         result = cli("run", clips(frames=4), "--shot", tmp_path / "s", "--stages", "slow", *REMOTE)
         (job,) = server.jobs.values()
-        assert job.status == "TIMED_OUT" and job.done.wait(5)
+        assert job.status == "TIMED_OUT" and job.returned.wait(5)
     assert result.exit_code == 1 and "timed out" in result.stderr
 
 
@@ -209,7 +209,7 @@ def test_ctrl_c_cancels_the_remote_job(endpoint, s3, clips, tmp_path):
     assert proc.returncode == 130, stderr
     (job,) = endpoint.jobs.values()
     assert job.status == "CANCELLED"
-    assert job.done.wait(10), "the remote job must stop"
+    assert job.returned.wait(10), "the remote job must stop"
     assert manifest(shot).stages["ingest"].status == "failed"
 
 
@@ -263,7 +263,7 @@ def test_the_cost_meter_is_ticked_and_stops_remote_work(endpoint, clips, tmp_pat
     assert meter.exceeded and meter.price_id and meter.price_id.startswith("runpod-serverless/")
     assert 0 < meter.billed_s <= time.monotonic() - started
     (remote,) = endpoint.jobs.values()
-    assert remote.status == "CANCELLED" and remote.done.wait(5)
+    assert remote.status == "CANCELLED" and remote.returned.wait(5)
 
     monkeypatch.setenv("VFX_INGEST_RUNPOD__GPU_TYPES", '["Imaginary GPU 9000"]')
     unpriced = RunpodServerlessBackend(load_settings())
