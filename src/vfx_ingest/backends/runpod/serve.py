@@ -71,7 +71,7 @@ class _Job:
     error: str | None = None
     progress: Any = None
     done: threading.Event = field(default_factory=threading.Event)  # a final status
-    returned: threading.Event = field(default_factory=threading.Event)  # the handler
+    returned: threading.Event = field(default_factory=threading.Event)  # the handler's done
 
     def view(self) -> dict[str, Any]:
         now = time.monotonic()
@@ -272,6 +272,8 @@ class LocalEndpoint:
         job.output = output
         job.error = redact.text(str(error)) if error else None
         job.done.set()
+        if job.started is None:
+            job.returned.set()  # never handed to the handler
 
     def _expire(self, job: _Job) -> None:
         with self.lock:
