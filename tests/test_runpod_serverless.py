@@ -134,13 +134,17 @@ def test_client_timeout_cancels_the_remote_job(endpoint, clips, cli, tmp_path, m
     assert job.status == "CANCELLED" and job.returned.wait(5)
 
 
-def test_endpoint_execution_timeout_is_reported(s3, clips, cli, tmp_path, monkeypatch):
+def test_the_jobs_execution_timeout_is_sent_and_reported(s3, clips, cli, tmp_path, monkeypatch):
+    """Each job carries ``policy.executionTimeout`` (and ``ttl``); past it, RunPod (here the
+    local endpoint, which honours the policy over its own limit) stops the job."""
     monkeypatch.setitem(REGISTRY, "slow", SLOW)
-    with LocalEndpoint(execution_timeout_s=0.3) as server:
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__EXECUTION_TIMEOUT_S", "0.3")
+    with LocalEndpoint(execution_timeout_s=3600) as server:
         use_endpoint(server, monkeypatch)
         result = cli("run", clips(frames=4), "--shot", tmp_path / "s", "--stages", "slow", *REMOTE)
         (job,) = server.jobs.values()
         assert job.status == "TIMED_OUT" and job.returned.wait(5)
+        assert job.execution_timeout_s == 0.3 and job.ttl_s == 7200
     assert result.exit_code == 1 and "timed out" in result.stderr
 
 

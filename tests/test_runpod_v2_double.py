@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runpod_v2_double import SPEC_PATH, RunpodV2Double, Schema
-
 from conftest import REPO
+from runpod_v2_double import SPEC_PATH, RunpodV2Double, Schema
 
 KEY = "rp-test-key"
 SHARED_SPEC = Path(

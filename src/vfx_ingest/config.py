@@ -80,8 +80,8 @@ class RunpodSettings(BaseModel):
     name: str = Field("vfx-ingest", description="Endpoint name (the template adds -worker).")
     workers_max: int = Field(3, ge=1, description="Most workers the endpoint runs at once.")
     idle_timeout_s: int = Field(5, ge=1, description="Seconds an idle worker stays up.")
-    execution_timeout_s: int = Field(
-        3600, ge=10, description="RunPod stops a job running longer than this."
+    execution_timeout_s: float = Field(
+        3600, gt=0, description="RunPod stops a job running longer than this (each job's policy)."
     )
     job_timeout_s: float = Field(
         7200, gt=0, description="The client cancels a job not finished after this (queue too)."

@@ -87,7 +87,7 @@ def serve(
         )
         if not is_loopback(host):
             err.print(
-                f"warning: serving on {host}: anyone who can reach it and has the token can run jobs"
+                f"warning: serving on {host}: whoever reaches it with the token can run jobs here"
             )
         err.print(
             f"RunPod-compatible endpoint ({api}) on {endpoint.url}: set runpod.api_url = "

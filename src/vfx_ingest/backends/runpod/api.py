@@ -186,11 +186,12 @@ class RunpodTransport:
 
     name = "runpod-serverless"
 
-    def __init__(self, client: EndpointClient) -> None:
+    def __init__(self, client: EndpointClient, policy: dict[str, int] | None = None) -> None:
         self.client = client
+        self.policy = policy
 
     def submit(self, payload: dict[str, Any]) -> str:
-        return self.client.run(payload)
+        return self.client.run(payload, self.policy)
 
     def poll(self, handle: str) -> RemoteState:
         answer = self.client.status(handle)

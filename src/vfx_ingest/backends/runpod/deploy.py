@@ -243,7 +243,7 @@ def upsert(settings: Settings, image: str, models: ModelsMode) -> Deployment:
         "gpu": gpu_selection(control.gpus(), rp.gpu_types),
         "workers": {"min": 0, "max": rp.workers_max, "idleTimeout": rp.idle_timeout_s},
         "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
-        "timeout": rp.execution_timeout_s * 1000,
+        "timeout": int(rp.execution_timeout_s * 1000),
         "flashboot": "FLASHBOOT",
     }
     if rp.network_volume_id:

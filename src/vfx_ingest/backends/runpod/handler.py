@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from ... import __version__, redact
 from ...errors import VfxIngestError
-from ...job import Event, Job, ProgressEvent
+from ...job import Event, Job, ObjectRef, ProgressEvent
 
 Report = Callable[[dict[str, Any]], None]
 Handle = Callable[[dict[str, Any], Report, threading.Event], dict[str, Any]]
@@ -59,11 +59,13 @@ def handle(
     if action != "run":
         return {"error": f"unknown action {action!r}: use run or health"}
     try:
-        work = Job.model_validate(payload.get("job"))
+        work = _job_of(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         return {"error": f"invalid job ({where}: {redact.text(first['msg'])})"}
+    except VfxIngestError as exc:
+        return {"error": redact.text(exc.line())}
     if work.remote is None:
         # A path on this worker is never ours to touch: remote jobs bring their objects.
         return {"error": "refused: a job sent to a worker must carry remote inputs"}
@@ -77,6 +79,16 @@ def handle(
     if result.status == "failed":
         answer["error"] = redact.text(result.error or "the job failed")
     return answer
+
+
+def _job_of(payload: dict[str, Any]) -> Job:
+    """The job a ``run`` carries, or fetches when the client stored it (over 1 MB)."""
+    ref = payload.get("job_ref")
+    if ref is None:
+        return Job.model_validate(payload.get("job"))
+    from ...worker.remote_io import read_document
+
+    return Job.model_validate_json(read_document(ObjectRef.model_validate(ref)))
 
 
 def health() -> dict[str, Any]:
@@ -193,6 +205,9 @@ def main() -> None:
     redact.install()
     import runpod
 
+    from ...worker.remote_io import clean_scratch
+
+    clean_scratch()  # what jobs of a killed worker left behind
     runpod.serverless.start({"handler": handler})
 
 

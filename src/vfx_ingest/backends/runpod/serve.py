@@ -181,6 +181,9 @@ class LocalEndpoint:
     def _start_runtime(self) -> None:
         if self.runtime is not None:
             return
+        from ...worker.remote_io import clean_scratch
+
+        clean_scratch()  # what jobs of a killed worker left behind
         self.runtime = threading.Thread(target=self._run_sdk, name="runpod-sdk", daemon=True)
         self.runtime.start()
         self.ready.wait(30)

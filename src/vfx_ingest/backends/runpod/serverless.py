@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from ...cost.meter import CostMeter
 
 
+# Job documents above this go to the bucket; /run bodies are limited to 10 MB on RunPod.
+INLINE_LIMIT = 1024 * 1024
+
+
 class RunpodServerlessBackend:
     name = "runpod-serverless"
     remote = True
@@ -79,8 +83,17 @@ class RunpodServerlessBackend:
             url_ttl_s=s3.url_ttl_s,
             info={"backend": self.name, "endpoint": rp.endpoint_id},
             on_billed=meter.tick if meter is not None else None,
+            inline_limit=INLINE_LIMIT,
+            client_timeout_s=rp.client_timeout_s,
         )
-        runner = RemoteRunner(job, RunpodTransport(self.client), self.store, on_event, options)
+        # RunPod stops a job past executionTimeout and drops one still queued after ttl
+        # (queue time included): neither outlives what the client waits for.
+        policy = {
+            "executionTimeout": int(rp.execution_timeout_s * 1000),
+            "ttl": int(max(rp.job_timeout_s, rp.execution_timeout_s) * 1000),
+        }
+        transport = RunpodTransport(self.client, policy)
+        runner = RemoteRunner(job, transport, self.store, on_event, options)
         try:
             return execute(job, on_event, cancel, runner=runner)
         finally:
