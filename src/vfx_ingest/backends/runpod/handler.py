@@ -59,7 +59,7 @@ def handle(
     if action != "run":
         return {"error": f"unknown action {action!r}: use run or health"}
     try:
-        work = _job_of(payload)
+        work = load_job(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -81,7 +81,7 @@ def handle(
     return answer
 
 
-def _job_of(payload: dict[str, Any]) -> Job:
+def load_job(payload: dict[str, Any]) -> Job:
     """The job a ``run`` carries, or fetches when the client stored it (over 1 MB)."""
     ref = payload.get("job_ref")
     if ref is None:

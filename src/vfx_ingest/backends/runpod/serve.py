@@ -440,6 +440,7 @@ def _handler_class(endpoint: LocalEndpoint) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             limit = RUN_LIMIT if op == "run" else RUNSYNC_LIMIT
             if length > limit:
+                self._discard(length)
                 return self._send(
                     413, {"error": f"/{op} payloads are limited to {limit // 2**20} MB"}
                 )
@@ -456,6 +457,13 @@ def _handler_class(endpoint: LocalEndpoint) -> type[BaseHTTPRequestHandler]:
             wait_ms = parse_qs(query).get("wait", ["90000"])[0]
             job.done.wait(min(max(int(wait_ms), 1000), 300000) / 1000)
             return self._send(200, job.view())
+
+        def _discard(self, length: int) -> None:
+            """Read a refused body (up to a bound), so the client reads our answer."""
+            left = min(length, 4 * RUNSYNC_LIMIT)
+            while left > 0 and (block := self.rfile.read(min(left, 1 << 20))):
+                left -= len(block)
+            self.close_connection = True
 
         def _send(self, code: int, body: Any) -> None:
             data = json.dumps(body).encode()
