@@ -35,6 +35,7 @@ from ..job import (
     PresignedAccess,
     object_key,
 )
+from ..models.runtime import ModelSettings
 from ..paths import safe_join
 from ..shot import ShotFolder
 from ..stages.base import Cancelled
@@ -57,7 +58,9 @@ class Objects(Protocol):
     ) -> None: ...
 
 
-def execute_remote(job: Job, emit: EventFn, cancel: threading.Event) -> JobResult:
+def execute_remote(
+    job: Job, emit: EventFn, cancel: threading.Event, models: ModelSettings | None = None
+) -> JobResult:
     """Run a job whose inputs and outputs are objects, on a scratch shot."""
     remote = job.remote
     assert remote is not None
@@ -84,7 +87,7 @@ def execute_remote(job: Job, emit: EventFn, cancel: threading.Event) -> JobResul
         manifest.stages = {k: v for k, v in remote.seed.records.items() if k not in requested}
         shot.save_manifest(manifest)
         local = job.model_copy(update={"shot": str(scratch), "source": source, "remote": None})
-        result = execute_shot(local, emit, cancel)
+        result = execute_shot(local, emit, cancel, models=models)
         if result.status != "ok":
             return result
         files = list(_outputs(result, scratch, remote.output_prefix))

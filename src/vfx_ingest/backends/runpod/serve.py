@@ -115,6 +115,13 @@ class LocalEndpoint:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def describe(self) -> str:
+        """What `vfx-ingest worker serve` prints: where it is and how to point runs at it."""
+        return (
+            f"RunPod-compatible endpoint on {self.url}: set runpod.api_url = "
+            f'"{self.url}" and runpod.endpoint_id = "local".'
+        )
+
     def start(self) -> LocalEndpoint:
         self.thread = threading.Thread(
             target=self.server.serve_forever, name="endpoint-http", daemon=True
