@@ -175,7 +175,7 @@ def main() -> None:
     args = parser.parse_args()
     import pycolmap
 
-    from vfx_ingest.camera.run import quiet_colmap
+    from vfx_ingest.stages.camera_solve import quiet_colmap
 
     from support.synthetic import GroundTruth
 

@@ -366,9 +366,9 @@ def test_readme_quality_table_matches_the_presets():
 
 
 def test_a_camera_that_never_turns_is_warned_about_its_focal_length():
-    from vfx_ingest.camera.run import warnings
     from vfx_ingest.camera.solve import Solved, rotation_range
     from vfx_ingest.stages.camera import CameraParams
+    from vfx_ingest.stages.camera_solve import warnings
 
     def model(kind: str) -> pycolmap.Reconstruction:
         out = pycolmap.Reconstruction()
@@ -426,9 +426,9 @@ def test_transforms_json_gets_depth_paths_only_for_metric_depth(tmp_path):
     listed there, a metric model's depth must."""
     import numpy as np
 
-    from vfx_ingest.camera.run import _holds_metric_depth
     from vfx_ingest.depth.exr import VALUES_ATTR
     from vfx_ingest.io.images import write_exr
+    from vfx_ingest.stages.camera_solve import _holds_metric_depth
 
     files = [tmp_path / f"depth.{n}.exr" for n in (1001, 1002)]
     for values in ("relative_disparity", "metric_depth_m"):

@@ -23,7 +23,6 @@ import shutil
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -33,15 +32,15 @@ from pydantic import ValidationError
 from .. import atomic, cache, devices, redact
 from ..digest import FileDigest, file_digest, tree_digest
 from ..errors import BadInput, StageFailed, VfxIngestError
-from ..job import ChunkResult, Event, Job, JobResult, ProgressEvent, StageEvent
+from ..job import ChunkResult, EventFn, Job, JobResult, ProgressEvent, StageEvent
 from ..manifest import Manifest, StageRecord, utcnow
+from ..models.registry import Registry
+from ..models.runtime import ModelSettings, registry_for, resolve
 from ..shot import ShotFolder
 from ..stages import get_stage
 from ..stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
 
 log = logging.getLogger(__name__)
-
-EventFn = Callable[[Event], None]
 
 
 @dataclass
@@ -69,9 +68,15 @@ class LocalRunner:
     """Runs the stage's own code in this process, with the job's models from this
     machine's model store (its cache, or a mounted volume), found without network."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, models: ModelSettings | None = None) -> None:
         # Resolved before any work: a missing or altered model fails the job at once.
-        self.model_dirs = _model_dirs(job)
+        self.registry: Registry | None = None
+        self.model_dirs: dict[str, Path] = {}
+        if job.models:
+            if models is None:
+                raise BadInput("the job names models and this worker was given no model store")
+            self.registry = registry_for(models)
+            self.model_dirs = resolve(job.models, models)
 
     def device(self, job: Job, spec: StageSpec) -> str:
         return devices.resolve(job.device, spec.device)
@@ -81,27 +86,23 @@ class LocalRunner:
         if missing:
             raise BadInput(f"the job does not name {spec.name}'s model {', '.join(missing)}")
         ctx.models = {m: self.model_dirs[m] for m in spec.selected_models(params)}
+        ctx.model_registry = self.registry
         return Ran(spec.run(ctx, params), device=devices.describe(ctx.device))
 
 
-def _model_dirs(job: Job) -> dict[str, Path]:
-    """Local folders of the job's models, found with no network (BadInput if one is not
-    here, or is not the content the run was planned with)."""
-    if not job.models:
-        return {}
-    from ..config import load_settings
-    from ..models.runtime import resolve
-
-    return resolve(job.models, load_settings())
-
-
 def execute_shot(
-    job: Job, emit: EventFn, cancel: threading.Event, runner: StageRunner | None = None
+    job: Job,
+    emit: EventFn,
+    cancel: threading.Event,
+    runner: StageRunner | None = None,
+    models: ModelSettings | None = None,
 ) -> JobResult:
     """Run ``job``'s stages in order on its local shot folder (see :func:`..execute`)."""
     if job.shot is None:
         raise BadInput("the job names neither a shot folder nor remote inputs")
-    return _execute_in(ShotFolder(Path(job.shot)), job, emit, cancel, runner or LocalRunner(job))
+    return _execute_in(
+        ShotFolder(Path(job.shot)), job, emit, cancel, runner or LocalRunner(job, models)
+    )
 
 
 def _execute_in(

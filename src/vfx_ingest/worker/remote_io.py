@@ -38,6 +38,7 @@ from ..job import (
     PresignedAccess,
     object_key,
 )
+from ..models.runtime import ModelSettings
 from ..paths import safe_join
 from ..shot import ShotFolder
 from ..stages.base import Cancelled
@@ -68,7 +69,9 @@ class Objects(Protocol):
     def remove(self, obj: MailboxObject) -> None: ...
 
 
-def execute_remote(job: Job, emit: EventFn, cancel: threading.Event) -> JobResult:
+def execute_remote(
+    job: Job, emit: EventFn, cancel: threading.Event, models: ModelSettings | None = None
+) -> JobResult:
     """Run a job whose inputs and outputs are objects, on a scratch shot."""
     remote = job.remote
     assert remote is not None
@@ -78,7 +81,7 @@ def execute_remote(job: Job, emit: EventFn, cancel: threading.Event) -> JobResul
     watchdog = Watchdog(remote.liveness, objects, cancel) if remote.liveness else None
     try:
         with scratch_folder() as scratch:
-            result = _run_in(scratch, job, objects, emit, cancel)
+            result = _run_in(scratch, job, objects, emit, cancel, models)
     except Cancelled:
         if watchdog is None or not watchdog.abandoned:
             raise
@@ -97,7 +100,12 @@ def execute_remote(job: Job, emit: EventFn, cancel: threading.Event) -> JobResul
 
 
 def _run_in(
-    scratch: Path, job: Job, objects: Objects, emit: EventFn, cancel: threading.Event
+    scratch: Path,
+    job: Job,
+    objects: Objects,
+    emit: EventFn,
+    cancel: threading.Event,
+    models: ModelSettings | None,
 ) -> JobResult:
     remote = job.remote
     assert remote is not None
@@ -118,7 +126,7 @@ def _run_in(
     manifest.stages = {k: v for k, v in remote.seed.records.items() if k not in requested}
     shot.save_manifest(manifest)
     local = job.model_copy(update={"shot": str(scratch), "source": source, "remote": None})
-    result = execute_shot(local, emit, cancel)
+    result = execute_shot(local, emit, cancel, models=models)
     if result.status != "ok":
         return result
     files = list(_outputs(result, scratch, remote.output_prefix))

@@ -69,10 +69,11 @@ def handle(
     if work.remote is None:
         # A path on this worker is never ours to touch: remote jobs bring their objects.
         return {"error": "refused: a job sent to a worker must carry remote inputs"}
+    from ...config import load_settings
     from ...worker import execute
 
     try:
-        result = execute(work, _Throttled(report), cancel)
+        result = execute(work, _Throttled(report), cancel, models=load_settings())
     except VfxIngestError as exc:
         return {"error": redact.text(exc.line())}
     answer = result.model_dump(mode="json")

@@ -54,7 +54,6 @@ RUN_LIMIT = 10 * 1024 * 1024  # RunPod's /run payload limit
 RUNSYNC_LIMIT = 20 * 1024 * 1024
 DEFAULT_TTL_MS = 24 * 3600 * 1000
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 @dataclass
@@ -115,7 +114,9 @@ class LocalEndpoint:
         if storage_origins is not None:
             work = _only_objects_on(storage_origins, work)
         self.handler = cancellable(work, self._progress_for, cancel_grace_s)
+        self.generated_token = api_key is None
         self.api_key = api_key or secrets.token_urlsafe(24)
+        self.failure: str | None = None
         redact.install()
         redact.register_secret(self.api_key)
         self.execution_timeout_s = execution_timeout_s
@@ -138,6 +139,26 @@ class LocalEndpoint:
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def describe(self) -> str:
+        """What `vfx-ingest worker serve` prints: where it is and how to point runs at it
+        (with the token, on a line of its own, when it was generated here)."""
+        text = (
+            f"RunPod-compatible endpoint on {self.url}: set runpod.api_url = "
+            f'"{self.url}" and runpod.endpoint_id = "local". Ctrl-C stops it.'
+        )
+        if self.generated_token:
+            text += f"\nIts token (set RUNPOD_API_KEY to it): {self.api_key}"
+        return text
+
+    def retire(self) -> None:
+        """Stop serving: a stage ignored its cancel and its thread cannot be stopped, so
+        the process must end, as RunPod replaces such a worker (``failure`` says why)."""
+        self.failure = (
+            "a cancelled stage did not stop within runpod.cancel_grace_s; the worker exits "
+            "so that it ends (RunPod recycles such a worker)"
+        )
+        threading.Thread(target=self.server.shutdown, daemon=True).start()
 
     def start(self) -> LocalEndpoint:
         self._start_runtime()
@@ -344,8 +365,32 @@ class LocalEndpoint:
             del self.jobs[job_id]
 
 
-def is_loopback(host: str) -> bool:
-    return host in LOOPBACK or host.startswith("127.")
+def serve(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    execution_timeout_s: float | None,
+    api_key: str | None = None,
+    storage_url: str | None = None,
+) -> LocalEndpoint:
+    """The ``serve`` hook (``vfx-ingest worker serve``): jobs may name objects only on
+    ``storage_url`` or the configured storage; ``runpod.cancel_grace_s`` applies, and a
+    stage that ignores its cancel retires the endpoint (the command then exits)."""
+    from ...config import load_settings
+
+    settings = load_settings()
+    endpoint = LocalEndpoint(
+        host=host,
+        port=port,
+        workers=workers,
+        execution_timeout_s=execution_timeout_s,
+        api_key=api_key,
+        cancel_grace_s=settings.runpod.cancel_grace_s,
+        storage_origins=[storage_url] if storage_url else storage_origins(settings),
+    )
+    endpoint.on_recycle = endpoint.retire
+    return endpoint
 
 
 def storage_origins(settings: Settings) -> list[str]:
