@@ -149,75 +149,63 @@ class RemoteRunner:
         report: Callable[[int, int], None],
         stop: threading.Event,
     ) -> Ran:
-        job_id = uuid.uuid4().hex
-        with Mailbox(self.store, job_id, self.options) as mailbox:
-            return self._send(ctx, spec, params, manifest, frames, dest, report, stop, mailbox)
-
-    def _send(
-        self,
-        ctx: StageContext,
-        spec: StageSpec,
-        params: StageParams,
-        manifest: Manifest,
-        frames: tuple[int, int] | None,
-        dest: Path,
-        report: Callable[[int, int], None],
-        stop: threading.Event,
-        mailbox: Mailbox,
-    ) -> Ran:
-        io, sent = self._inputs(spec, manifest, ctx, frames, mailbox)
-        source = None
-        if io.source is not None and manifest.source is not None:
-            # The worker places the clip itself; our local path is none of its business.
-            source = manifest.source.model_copy(update={"path": io.source.relpath})
-        remote_job = Job(
-            job_id=mailbox.job_id,
-            source=source,
-            stages=[
-                StageRequest(name=spec.name, params=params.model_dump(mode="json"), frames=frames)
-            ],
-            models=self.job.models,
-            device=self.job.device,
-            backend=self.job.backend,
-            remote=io,
-        )
-        handle = self.submit(remote_job, mailbox)
-        state = self._follow(handle, spec, mailbox, report, stop, ctx.cancel_event)
-        try:
-            result = JobResult.model_validate(state.output)
-        except ValidationError as exc:
-            raise StageFailed(
-                f"the worker's answer is not a job result: {exc.errors()[0]['msg']}"
-            ) from exc
-        if result.status != "ok":
-            raise StageFailed(f"{spec.name} failed on the worker: {result.error}")
-        if frames is None:
-            record = next((r for r in result.records if r.stage == spec.name), None)
-            if record is None:
-                raise StageFailed(f"the worker returned no record for {spec.name}")
-            stats, device, wall = record.stats, record.device, record.wall_s
-            frame_map = result.frames if record.frames else None
-        else:
-            if not result.chunks:
-                raise StageFailed(f"the worker returned no chunk for {spec.name} {frames}")
-            chunk = result.chunks[0]
-            stats, device, wall, frame_map = chunk.stats, chunk.device, chunk.wall_s, None
-        received = self._download(spec, result.outputs, dest, ctx if frames is None else None)
-        remote = {
-            **self.options.info,
-            "job": handle,
-            "device": device,
-            "worker_wall_s": wall,
-            "queue_s": state.queue_s,
-            "execution_s": state.execution_s,
-            "uploaded_bytes": sent,
-            "downloaded_bytes": received,
-        }
-        return Ran(
-            StageResult(frames=frame_map, stats={**stats, "remote": remote}),
-            device=device,
-            wall_s=state.execution_s,
-        )
+        # The mailbox (and the heartbeat in it) lives until the outputs are home.
+        with Mailbox(self.store, uuid.uuid4().hex, self.options) as mailbox:
+            io, sent = self._inputs(spec, manifest, ctx, frames, mailbox)
+            source = None
+            if io.source is not None and manifest.source is not None:
+                # The worker places the clip itself; our local path is none of its business.
+                source = manifest.source.model_copy(update={"path": io.source.relpath})
+            remote_job = Job(
+                job_id=mailbox.job_id,
+                source=source,
+                stages=[
+                    StageRequest(
+                        name=spec.name, params=params.model_dump(mode="json"), frames=frames
+                    )
+                ],
+                models=self.job.models,
+                device=self.job.device,
+                backend=self.job.backend,
+                remote=io,
+            )
+            handle = self.submit(remote_job, mailbox)
+            state = self._follow(handle, spec, mailbox, report, stop, ctx.cancel_event)
+            try:
+                result = JobResult.model_validate(state.output)
+            except ValidationError as exc:
+                raise StageFailed(
+                    f"the worker's answer is not a job result: {exc.errors()[0]['msg']}"
+                ) from exc
+            if result.status != "ok":
+                raise StageFailed(f"{spec.name} failed on the worker: {result.error}")
+            if frames is None:
+                record = next((r for r in result.records if r.stage == spec.name), None)
+                if record is None:
+                    raise StageFailed(f"the worker returned no record for {spec.name}")
+                stats, device, wall = record.stats, record.device, record.wall_s
+                frame_map = result.frames if record.frames else None
+            else:
+                if not result.chunks:
+                    raise StageFailed(f"the worker returned no chunk for {spec.name} {frames}")
+                chunk = result.chunks[0]
+                stats, device, wall, frame_map = chunk.stats, chunk.device, chunk.wall_s, None
+            received = self._download(spec, result.outputs, dest, ctx if frames is None else None)
+            remote = {
+                **self.options.info,
+                "job": handle,
+                "device": device,
+                "worker_wall_s": wall,
+                "queue_s": state.queue_s,
+                "execution_s": state.execution_s,
+                "uploaded_bytes": sent,
+                "downloaded_bytes": received,
+            }
+            return Ran(
+                StageResult(frames=frame_map, stats={**stats, "remote": remote}),
+                device=device,
+                wall_s=state.execution_s,
+            )
 
     def submit(self, job: Job, mailbox: Mailbox) -> str:
         """Send the job; past ``inline_limit`` it goes to the bucket and the payload
