@@ -13,6 +13,7 @@ from ..manifest import Manifest, StageRecord
 from ..stages.base import StageSpec
 
 if TYPE_CHECKING:
+    from ..backends.base import Resource
     from ..cost.breakeven import BreakEven
     from ..cost.catalog import Catalog
     from ..cost.estimate import Estimate, EstimateReport
@@ -286,5 +287,23 @@ def checks_table(checks: Iterable[ModelCheck]) -> Table:
             f"{sum(f.status == 'ok' for f in check.files)}/{len(check.files)}",
             ", ".join(against) or "-",
             check.problems() if check.status == "corrupt" else (check.folder or "-"),
+        )
+    return table
+
+
+def resources_table(rows: Iterable[Resource]) -> Table:
+    from rich.filesize import decimal
+
+    table = Table(title="In the cloud", title_justify="left")
+    for column in ("backend", "kind", "name", "size", "status", "detail"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    for row in rows:
+        table.add_row(
+            row.backend,
+            row.kind,
+            row.name,
+            decimal(row.size_bytes) if row.size_bytes is not None else "-",
+            row.status or "-",
+            row.detail,
         )
     return table
