@@ -36,22 +36,14 @@ def list_(
 ) -> None:
     """List what the backends have running or stored in the cloud."""
     with errors_to_exit_codes(as_json=as_json):
-        from ..backends import backend_spec
+        from ..backends import hooks_of
         from ..config import load_settings
-        from ..errors import BadInput
         from .output import emit_json, out
         from .tables import resources_table
 
-        specs = [backend_spec(backend)] if backend else with_hook("resources")
         settings = load_settings()
         rows = []
-        for spec in specs:
-            hook = spec.hook("resources")
-            if hook is None:
-                raise BadInput(
-                    f"backend {spec.name} lists nothing",
-                    fix=f"Use --backend with one of: {', '.join(LISTERS) or '(none)'}",
-                )
+        for hook in hooks_of(backend, "resources", "cloud resources to list"):
             rows += hook(settings)
         if as_json:
             for row in rows:
@@ -83,22 +75,14 @@ def gc(
 ) -> None:
     """Remove our stored objects older than the retention period."""
     with errors_to_exit_codes(as_json=as_json):
-        from ..backends import backend_spec
+        from ..backends import hooks_of
         from ..config import load_settings
-        from ..errors import BadInput
         from ..storage import parse_age
         from .output import emit_json, out
 
         age = parse_age(older_than)
-        specs = [backend_spec(backend)] if backend else with_hook("cleanup")
         settings = load_settings()
-        for spec in specs:
-            hook = spec.hook("cleanup")
-            if hook is None:
-                raise BadInput(
-                    f"backend {spec.name} stores nothing to clean up",
-                    fix=f"Use --backend with one of: {', '.join(CLEANERS) or '(none)'}",
-                )
+        for hook in hooks_of(backend, "cleanup", "stored objects to clean up"):
             report = hook(settings, age, dry_run)
             if as_json:
                 emit_json(report)
