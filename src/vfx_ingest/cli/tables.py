@@ -179,7 +179,9 @@ def _gpu_label(row: Estimate) -> str:
     """Our GPU class, with the provider's name where it says more (a pool, a variant)."""
     if row.backend_gpu is None or row.backend_gpu == row.gpu:
         return row.gpu
-    return f"{row.backend_gpu.removeprefix('NVIDIA ')} ({row.gpu})"
+    if row.backend_gpu.startswith("NVIDIA "):  # a GPU model (a pod's), not a pool
+        return row.backend_gpu.removeprefix("NVIDIA ")
+    return f"{row.backend_gpu} ({row.gpu})"
 
 
 def estimate_footer(report: EstimateReport, stale_after_days: int) -> list[str]:
@@ -205,7 +207,11 @@ def estimate_footer(report: EstimateReport, stale_after_days: int) -> list[str]:
             "see `vfx-ingest cost` for sources[/]"
         )
     if report.skipped:
-        lines.append(f"{len(report.skipped)} offers not shown: " + "; ".join(_skip_reasons(report)))
+        count = len(report.skipped)
+        lines.append(
+            f"{count} offer{'s' if count != 1 else ''} not shown: "
+            + "; ".join(_skip_reasons(report))
+        )
     return lines
 
 
