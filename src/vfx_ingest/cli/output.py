@@ -47,6 +47,21 @@ def errors_to_exit_codes(*, as_json: bool = False) -> Iterator[None]:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_BAD_INPUT, as_json)
 
 
+def usage_error(exc: Any, args: list[str]) -> int:
+    """Print click's usage error ``exc`` as one line (and as JSON with --json); return its
+    exit code. Asking for help without arguments printed the help already: nothing more."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return int(exc.exit_code)
+    ctx = getattr(exc, "ctx", None)
+    where = f"`{ctx.command_path} --help`" if ctx is not None else "`vfx-ingest --help`"
+    what = " ".join(exc.format_message().split()).rstrip(".")
+    line = f"{what}. See {where}"
+    err.print(f"[bold red]error:[/] {escape(line)}")
+    if "--json" in args:
+        emit_json({"type": "error", "error": line, "exit_code": exc.exit_code})
+    return int(exc.exit_code)
+
+
 def _fail(line: str, code: int, as_json: bool) -> None:
     err.print(f"[bold red]error:[/] {escape(line)}")
     if as_json:
