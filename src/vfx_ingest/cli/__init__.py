@@ -111,7 +111,7 @@ class _LazyRoot(TyperGroup):
             code = usage_error(exc, sys.argv[1:] if args is None else list(args))
         if not standalone:
             return code
-        sys.exit(code if isinstance(code, int) else 0)
+        raise SystemExit(code if isinstance(code, int) else 0)
 
 
 def _is_click_error(exc: BaseException) -> bool:
