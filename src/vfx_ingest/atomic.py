@@ -30,11 +30,25 @@ def remove_leftovers(folder: Path) -> int:
     return len(leftovers)
 
 
-def write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either absent, old, or complete."""
+def write_bytes(path: Path, data: bytes, *, fsync: bool = False, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either absent, old, or complete.
+
+    A file that exists keeps its permissions (a 0600 file holding a secret stays 0600);
+    a new one gets ``mode`` (default: 0666 less the umask). The temporary file has the
+    final mode from its creation, so the data is never readable more widely."""
     tmp = _temp_sibling(path)
     try:
-        with tmp.open("wb") as f:
+        existing = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        existing = None
+    try:
+        final = existing if existing is not None else mode
+        # Created no wider than its final mode (0666 less the umask when none is set).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        fd = os.open(tmp, flags, 0o600 if final is not None else 0o666)
+        with os.fdopen(fd, "wb") as f:
+            if final is not None:
+                os.fchmod(f.fileno(), final)
             f.write(data)
             if fsync:
                 f.flush()
@@ -45,8 +59,8 @@ def write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
         raise
 
 
-def write_text(path: Path, text: str, *, fsync: bool = False) -> None:
-    write_bytes(path, text.encode("utf-8"), fsync=fsync)
+def write_text(path: Path, text: str, *, fsync: bool = False, mode: int | None = None) -> None:
+    write_bytes(path, text.encode("utf-8"), fsync=fsync, mode=mode)
 
 
 @contextlib.contextmanager
