@@ -233,6 +233,7 @@ def _run_stage(
     shot.discard_stale_staging(spec.name, keep=staging)
     staging.mkdir(parents=True, exist_ok=True)
     atomic.remove_leftovers(staging)  # half-written files of a killed run
+    resuming = any(p.is_file() for p in staging.rglob("*"))
     record = StageRecord(
         stage=spec.name,
         version=spec.version,
@@ -277,6 +278,9 @@ def _run_stage(
         record.output_digest = tree_digest(outputs)
         record.frames = result.frames.frame_set if result.frames else None
         record.stats = result.stats
+        if resuming and not record.stats.get("resumed"):
+            # Part of the work was done before: the seconds below are not the whole stage's.
+            record.stats = {**record.stats, "resumed": True}
         record.finished_at = utcnow()
         record.wall_s = round(time.monotonic() - started, 3)
         if ran.wall_s is not None:
