@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HOME_VARIABLES, REAL_ENV
 from vfx_ingest import pipeline
 from vfx_ingest.config import (
     default_history_db,
@@ -19,6 +18,8 @@ from vfx_ingest.config import (
 from vfx_ingest.cost.history import History
 from vfx_ingest.job import ProgressEvent
 from vfx_ingest.stages.base import Cancelled
+
+from conftest import HOME_VARIABLES, REAL_ENV
 
 
 def real_folders() -> list[Path]:
