@@ -104,3 +104,15 @@ def test_resumed_runs_are_recognised_from_their_stats():
     assert resumed(record({"resumed": True}))
     assert resumed(record({"resumed_frames": 3}))
     assert resumed(record({"chunks": [{"frames": [1, 2]}, {"frames": [3, 4], "resumed": True}]}))
+
+
+def test_nothing_in_the_repository_refers_to_files_outside_it():
+    """A clone anywhere must pass: no test, doc or link reaches beside the repository."""
+    from conftest import REPO
+
+    texts = [*(REPO / "tests").glob("*.py"), REPO / "README.md", *(REPO / "docs").glob("*.md")]
+    for path in (p for p in texts if p != Path(__file__)):  # this one names them
+        text = path.read_text()
+        for outside in ("../shared", '"shared"', "parents[1].parent", "parents[2]"):
+            assert outside not in text, f"{path.name} refers to {outside}"
+    assert (REPO / "tests" / "fixtures" / "vda" / "README.md").is_file()
