@@ -43,6 +43,13 @@ def errors_to_exit_codes(*, as_json: bool = False) -> Iterator[None]:
         _fail(exc.line(), exc.exit_code, as_json)
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED, as_json)
+    except ModuleNotFoundError as exc:
+        # A command whose extra is not installed (`deploy modal` without modal).
+        from ..extras import missing_module_error
+
+        if (error := missing_module_error(exc)) is None:
+            raise
+        _fail(error.line(), error.exit_code, as_json)
     except OSError as exc:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_BAD_INPUT, as_json)
 
