@@ -23,6 +23,13 @@ REAL_ENV = dict(os.environ)
 HOME_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess running this checkout's package (whatever the
+    working directory), with the test's isolated folders."""
+    path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
 def isolate(patch: pytest.MonkeyPatch, home: Path) -> None:
     """Point every user folder into ``home`` and drop the developer's own settings."""
     for name in list(os.environ):

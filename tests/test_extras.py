@@ -4,7 +4,6 @@ a meta-path finder, as if it had never been installed."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tomllib
@@ -15,7 +14,7 @@ import pytest
 from vfx_ingest.extras import extra_for, extra_modules
 from vfx_ingest.stages import REGISTRY
 
-from conftest import REPO
+from conftest import REPO, child_env
 
 HIDE = """
 import importlib.abc, sys
@@ -32,10 +31,7 @@ main()
 
 
 def run_without(modules: tuple[str, ...], *args: str | Path) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = child_env()
     return subprocess.run(
         [sys.executable, "-c", HIDE, ",".join(modules), *map(str, args)],
         env=env,

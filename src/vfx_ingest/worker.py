@@ -250,10 +250,10 @@ def _run_stage(
     )
     manifest.stages[spec.name] = record
     shot.save_manifest(manifest)
-    emit(StageEvent(stage=spec.name, status="started", record=record))
-    ctx = _context(job, spec, shot, staging, device, manifest, inputs, emit, cancel, None)
     started = time.monotonic()
-    try:
+    try:  # from here on, a stop is recorded: the record must not stay `running`
+        emit(StageEvent(stage=spec.name, status="started", record=record))
+        ctx = _context(job, spec, shot, staging, device, manifest, inputs, emit, cancel, None)
         ran = runner.run(ctx, spec, params)
         outputs = _collect_outputs(staging, spec, ctx.written)
         for pass_name in spec.produces:

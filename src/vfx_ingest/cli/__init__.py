@@ -166,4 +166,8 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
-    app(prog_name="vfx-ingest")
+    try:
+        app(prog_name="vfx-ingest")
+    except KeyboardInterrupt:
+        # A second stop (or one a native library re-raised) after the first was handled.
+        raise SystemExit(130) from None

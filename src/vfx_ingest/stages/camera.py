@@ -69,6 +69,9 @@ class CameraParams(StageParams):
 
 def run(ctx: StageContext, params: CameraParams) -> StageResult:
     # Heavy modules load here, not at import: the registry must stay cheap to import.
+    from ..camera.signals import import_pycolmap
+
+    import_pycolmap()  # first, keeping SIGTERM ours: glog's handler would take it over
     from ..camera.run import run_stage
 
     return run_stage(ctx, params)
