@@ -76,6 +76,32 @@ def target(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def set_aside(folder: Path) -> list[tuple[Path, Path]]:
+    """Directories :func:`swap_dir` set aside in ``folder`` and never removed (the process
+    stopped between its renames, or before its cleanup): (final path, aside path)."""
+    found = []
+    for aside in sorted(folder.glob(f".*{TEMP_MARK}*")):
+        if aside.is_dir():
+            found.append((aside.with_name(aside.name[1 : aside.name.rindex(TEMP_MARK)]), aside))
+    return found
+
+
+def finish_swaps(folder: Path) -> list[str]:
+    """Complete what interrupted swaps left in ``folder`` (call it holding the folder's
+    lock): where the new directory is in place, the old one set aside is removed; where
+    nothing is in place, the old one is put back (the swap is rolled back, and the new one
+    is still where it was built). Returns one line per repair."""
+    done = []
+    for dest, aside in set_aside(folder):
+        if dest.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+            done.append(f"removed {aside.name}, the {dest.name} pass replaced before a stop")
+        else:
+            aside.rename(dest)
+            done.append(f"put {dest.name} back from {aside.name}, set aside before a stop")
+    return done
+
+
 def swap_dir(new: Path, dest: Path) -> None:
     """Put directory ``new`` at ``dest``, replacing what was there.
 

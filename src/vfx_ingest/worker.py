@@ -35,7 +35,7 @@ from .digest import FileDigest, file_digest, tree_digest
 from .errors import BadInput, StageFailed, VfxIngestError
 from .job import ChunkResult, Event, Job, JobResult, ProgressEvent, StageEvent
 from .manifest import Manifest, StageRecord, utcnow
-from .shot import ShotFolder
+from .shot import ShotFolder, this_process
 from .stages import get_stage
 from .stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
 
@@ -234,6 +234,7 @@ def _run_stage(
     staging.mkdir(parents=True, exist_ok=True)
     atomic.remove_leftovers(staging)  # half-written files of a killed run
     resuming = any(p.is_file() for p in staging.rglob("*"))
+    pid, host = this_process()
     record = StageRecord(
         stage=spec.name,
         version=spec.version,
@@ -245,6 +246,8 @@ def _run_stage(
         backend=job.backend,
         device=devices.describe(device),
         cost_usd=0.0 if job.backend == "local" else None,
+        pid=pid,
+        host=host,
         # Its outputs stay in place until this run's are swapped in: keep knowing them.
         last_good=manifest.done(spec.name),
     )
