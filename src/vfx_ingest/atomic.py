@@ -54,8 +54,10 @@ def write_bytes(path: Path, data: bytes, *, fsync: bool = False, mode: int | Non
                 f.flush()
                 os.fsync(f.fileno())
         tmp.replace(path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write() names no file: say which (ENOSPC)
         raise
 
 

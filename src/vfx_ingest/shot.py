@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -28,6 +29,10 @@ from .manifest import SCHEMA_VERSION, Manifest, StageRecord, utcnow
 MANIFEST_NAME = "shot.json"
 STAGING_NAME = ".staging"
 LOCK_NAME = ".vfx-ingest.lock"
+# Space held while a process works on the shot, given up to save the manifest when the
+# disk fills: a full disk must not leave a stage recorded as `running`.
+RESERVE_NAME = ".vfx-ingest.reserve"
+RESERVE_MIN_BYTES = 256 * 1024
 
 
 class ShotFolder:
@@ -97,7 +102,30 @@ class ShotFolder:
     def save_manifest(self, manifest: Manifest) -> None:
         manifest.updated_at = utcnow()
         manifest.tool_version = __version__
-        atomic.write_text(self.manifest_path, manifest.model_dump_json(indent=2) + "\n", fsync=True)
+        text = manifest.model_dump_json(indent=2) + "\n"
+        try:
+            atomic.write_text(self.manifest_path, text, fsync=True)
+        except OSError as exc:
+            reserve = self.root / RESERVE_NAME
+            if exc.errno != errno.ENOSPC or not reserve.exists():
+                raise
+            reserve.unlink()  # the disk is full: the reserve makes room for the record
+            atomic.write_text(self.manifest_path, text, fsync=True)
+
+    def _reserve_space(self) -> None:
+        """Hold room for the manifest's next rewrites (twice its size); best effort."""
+        try:
+            size = max(RESERVE_MIN_BYTES, 2 * self.manifest_path.stat().st_size)
+        except OSError:
+            size = RESERVE_MIN_BYTES
+        try:
+            fd = os.open(self.root / RESERVE_NAME, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, size)
+            finally:
+                os.close(fd)
+        except OSError:
+            (self.root / RESERVE_NAME).unlink(missing_ok=True)
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -124,8 +152,10 @@ class ShotFolder:
             handle.flush()
             try:
                 atomic.finish_swaps(self.root)
+                self._reserve_space()
                 yield
             finally:
+                (self.root / RESERVE_NAME).unlink(missing_ok=True)
                 handle.truncate(0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 

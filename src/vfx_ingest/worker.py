@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from . import atomic, cache, devices, redact
 from .digest import FileDigest, file_digest, tree_digest
-from .errors import BadInput, StageFailed, VfxIngestError
+from .errors import BadInput, StageFailed, VfxIngestError, disk_full
 from .job import ChunkResult, Event, Job, JobResult, ProgressEvent, StageEvent
 from .manifest import Manifest, StageRecord, utcnow
 from .shot import ShotFolder, this_process
@@ -271,7 +271,8 @@ def _run_stage(
         _fail(record, exc.line(), started)
     except Exception as exc:
         log.debug("stage %s failed:\n%s", spec.name, traceback.format_exc())
-        _fail(record, f"{type(exc).__name__}: {exc}", started)
+        full = disk_full(exc) if isinstance(exc, OSError) else None
+        _fail(record, full.line() if full else f"{type(exc).__name__}: {exc}", started)
     else:
         result = ran.result
         record.status = "done"

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, VfxIngestError
+from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, VfxIngestError, disk_full
 
 # soft_wrap: an error stays one line however narrow the terminal.
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -51,6 +51,8 @@ def errors_to_exit_codes(*, as_json: bool = False) -> Iterator[None]:
             raise
         _fail(error.line(), error.exit_code, as_json)
     except OSError as exc:
+        if (full := disk_full(exc)) is not None:
+            _fail(full.line(), full.exit_code, as_json)
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_BAD_INPUT, as_json)
 
 
