@@ -89,6 +89,11 @@ class FrameMap(BaseModel):
     timecode_from: Literal["source", "elapsed"] = Field(
         "elapsed", description="source: the clip's own timecode; elapsed: from 00:00:00:00."
     )
+    damaged: str | None = Field(
+        None,
+        description="Frames decoded from a damaged clip (kept with --allow-damaged): the "
+        "decoder concealed errors in them or in a frame they are predicted from.",
+    )
     frames: list[FrameInfo]
 
     def numbers(self) -> list[int]:

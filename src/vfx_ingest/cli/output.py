@@ -56,6 +56,11 @@ def errors_to_exit_codes(*, as_json: bool = False) -> Iterator[None]:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_BAD_INPUT, as_json)
 
 
+def warn(line: str) -> None:
+    """One warning line on stderr: the run went on, but something needs a look."""
+    err.print(f"[bold yellow]warning:[/] {escape(line)}")
+
+
 def usage_error(exc: Any, args: list[str]) -> int:
     """Print click's usage error ``exc`` as one line (and as JSON with --json); return its
     exit code. Asking for help without arguments printed the help already: nothing more."""
