@@ -14,6 +14,30 @@ from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+# The environment the tests were started in: where the user's own folders are (what
+# test_isolation.py checks is never written to).
+REAL_ENV = dict(os.environ)
+# Every variable that leads to a folder of the user's: the XDG folders (platformdirs, our
+# config, models, history, price cache), HOME (what they default to; huggingface_hub,
+# torch and pip read it too).
+HOME_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess running this checkout's package (whatever the
+    working directory), with the test's isolated folders."""
+    path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def isolate(patch: pytest.MonkeyPatch, home: Path) -> None:
+    """Point every user folder into ``home`` and drop the developer's own settings."""
+    for name in list(os.environ):
+        if name.startswith(("VFX_INGEST_", "HF_")) or name in ("RUNPOD_API_KEY", "OCIO"):
+            patch.delenv(name)
+    for name in HOME_VARIABLES:
+        folder = home if name == "HOME" else home / name.removeprefix("XDG_").lower()
+        patch.setenv(name, str(folder))
 
 
 def level(index: int) -> int:
@@ -87,16 +111,20 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     return make
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Session fixtures (clips, the solved shot) run isolated too: set up before them."""
+    home = tmp_path_factory.mktemp("session-home")
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch, home)
+        yield home
+
+
 @pytest.fixture(autouse=True)
 def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No test reads the developer's own config, project file or environment (HF_* too)."""
-    for name in list(os.environ):
-        if name.startswith(("VFX_INGEST_", "HF_")) or name in ("RUNPOD_API_KEY", "OCIO"):
-            monkeypatch.delenv(name)
-    home = tmp_path / "home"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    """No test reads or writes the developer's own config, cache or data folders, project
+    file or environment (HF_* too): each test has its own home."""
+    isolate(monkeypatch, tmp_path / "home")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -179,11 +207,8 @@ class SolvedShot:
 @pytest.fixture(scope="session")
 def solved_shot(tmp_path_factory: pytest.TempPathFactory) -> SolvedShot:
     with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("VFX_INGEST_"):
-                patch.delenv(name)
         root = tmp_path_factory.mktemp("solved")
-        patch.setenv("XDG_CONFIG_HOME", str(root / "config"))
+        isolate(patch, root / "home")
         patch.chdir(root)
         return SolvedShot(root)
 

@@ -144,3 +144,37 @@ def test_json_mode_reports_the_error_as_json_too(cli, tmp_path):
     assert result.exit_code == EXIT_BAD_INPUT
     (line,) = cli.json_lines(result.stdout)
     assert line["type"] == "error" and line["exit_code"] == 2 and "clip not found" in line["error"]
+
+
+@pytest.mark.parametrize("stages", ["", ",", " , "])
+def test_empty_stage_list_is_refused_with_nothing_written(cli, clips, tmp_path, stages):
+    shot = tmp_path / "shot"
+    for clip in (clips(frames=4), tmp_path / "missing.mp4"):
+        result = cli("run", clip, "--shot", shot, "--stages", stages)
+        assert_one_line_error(result, "no stage to run", "ingest")
+        assert not shot.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "clip.mp4", "--plate-format", "jpg"], "'--plate-format'"),
+        (["run", "clip.mp4", "--max-workers", "0"], "'--max-workers'"),
+        (["run", "clip.mp4", "--no-such-flag"], "--no-such-flag"),
+        (["run"], "Missing argument"),
+        (["models", "sync", "--jobs", "0"], "'--jobs'"),
+        (["status"], "Missing argument"),
+        (["nope"], "No such command"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(cli, args, fragment):
+    result = cli(*args)
+    assert_one_line_error(result, fragment, "--help`")
+    assert "╭" not in result.stderr
+
+
+def test_usage_error_with_json_is_a_json_line_too(cli):
+    result = cli("run", "clip.mp4", "--plate-format", "jpg", "--json")
+    assert result.exit_code == EXIT_BAD_INPUT
+    (line,) = cli.json_lines(result.stdout)
+    assert line["type"] == "error" and "--plate-format" in line["error"]

@@ -99,3 +99,31 @@ def test_config_path_honours_override(cli, tmp_path, monkeypatch):
     (tmp_path / "custom.toml").write_text('backend = "local"\ndevice = "cpu"\n')
     assert load_settings().device == "cpu"
     assert os.environ["VFX_INGEST_CONFIG"]
+
+
+def test_a_new_user_config_is_private_and_a_rewrite_keeps_the_mode(isolated_config):
+    from vfx_ingest.config import save_user_values
+
+    path = save_user_values({"runpod.endpoint_id": "abc"})
+    assert path.stat().st_mode & 0o777 == 0o600
+    for mode in (0o600, 0o640):
+        path.chmod(mode)
+        save_user_values({"runpod.endpoint_id": "def"})
+        assert path.stat().st_mode & 0o777 == mode
+    assert 'endpoint_id = "def"' in path.read_text()
+
+
+def test_atomic_writes_keep_the_mode_of_the_file_they_replace(tmp_path):
+    from vfx_ingest import atomic
+
+    path = tmp_path / "secret.toml"
+    atomic.write_text(path, "a", mode=0o600)
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o604)
+    atomic.write_text(path, "b")
+    assert path.stat().st_mode & 0o777 == 0o604 and path.read_text() == "b"
+    plain = tmp_path / "plain.txt"
+    atomic.write_text(plain, "c")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert plain.stat().st_mode & 0o777 == 0o666 & ~umask  # what open() would have made

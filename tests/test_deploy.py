@@ -54,6 +54,7 @@ def test_deploy_creates_then_updates_and_saves_the_endpoint_id(control, cli, tmp
     config = user_config_path()
     config.parent.mkdir(parents=True)
     config.write_text('# my settings\n[s3]\nbucket = "keep-me"  # the show bucket\n')
+    config.chmod(0o600)  # it may hold secrets: the rewrite must keep it private
 
     first = deploy(cli, tmp_path, "--json")
     assert first.exit_code == 0, first.stderr
@@ -72,6 +73,7 @@ def test_deploy_creates_then_updates_and_saves_the_endpoint_id(control, cli, tmp
     assert endpoint["type"] == "QUEUE"
     assert report["health"]["workers"] == {"idle": 1, "running": 0}
     saved = config.read_text()
+    assert config.stat().st_mode & 0o777 == 0o600
     assert "# my settings" in saved and "# the show bucket" in saved
     data = tomllib.loads(saved)
     assert data["s3"]["bucket"] == "keep-me"

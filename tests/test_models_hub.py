@@ -160,3 +160,52 @@ def test_a_repo_the_hub_does_not_know_is_bad_input(hub_env):
     with HubServer({}) as hub:
         result = hub_env("sync", "test-hub", HF_ENDPOINT=hub.endpoint)
     assert result.returncode == 2 and "org/nope was not found on the Hub" in result.stderr
+
+
+class RefusingHub:
+    """A port on 127.0.0.1 that accepts each connection and closes it at once: a Hub that
+    cannot be reached (as behind a broken proxy). Counts the connections made."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def __enter__(self) -> RefusingHub:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_an_unreachable_hub_is_tried_as_often_as_asked_and_the_line_says_what_to_do(
+    hub_env, retries
+):
+    hub_env.registry.write_text(registry_toml([hub_entry("org/depth")]))
+    with RefusingHub() as hub:
+        result = hub_env("sync", "test-hub", "--retries", str(retries), HF_ENDPOINT=hub.endpoint)
+    assert result.returncode == 1
+    assert hub.connections == retries + 1
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: test-hub: the Hugging Face Hub") and hub.endpoint in line
+    for fix in ("HTTPS_PROXY", "HF_ENDPOINT", "models--<org>--<name>", str(hub_env.hf_home)):
+        assert fix in line, fix

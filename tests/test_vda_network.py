@@ -1,6 +1,6 @@
 """Video Depth Anything network: checkpoint layout and golden forward pass.
 
-Fixtures come from the reference implementation (see shared/fixtures/vda/README.md): the
+Fixtures come from the reference implementation (see fixtures/vda/README.md): the
 state-dict layout of the official checkpoints and one fp32 forward pass of ``vits`` with all
 tensors filled by a deterministic rule, which ``fill_like_fixture`` reproduces.
 """
@@ -19,7 +19,7 @@ import torch
 from vfx_ingest.networks.dinov2 import PRETRAIN_GRID
 from vfx_ingest.networks.vda import CONFIGS, MAX_FRAMES, VideoDepthAnything
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "vda"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "vda"
 ENCODERS = ["vits", "vitb", "vitl"]
 GOLDEN_ATOL = 1e-4
 
@@ -27,7 +27,7 @@ GOLDEN_ATOL = 1e-4
 def fixture_path(name: str) -> Path:
     path = FIXTURES / name
     if not path.is_file():
-        pytest.fail(f"missing VDA fixture {path}: expected the shared/ checkout beside the repo")
+        pytest.fail(f"missing VDA fixture {path} (tests/fixtures/vda is part of the repository)")
     return path
 
 

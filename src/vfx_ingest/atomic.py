@@ -30,23 +30,39 @@ def remove_leftovers(folder: Path) -> int:
     return len(leftovers)
 
 
-def write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either absent, old, or complete."""
+def write_bytes(path: Path, data: bytes, *, fsync: bool = False, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either absent, old, or complete.
+
+    A file that exists keeps its permissions (a 0600 file holding a secret stays 0600);
+    a new one gets ``mode`` (default: 0666 less the umask). The temporary file has the
+    final mode from its creation, so the data is never readable more widely."""
     tmp = _temp_sibling(path)
     try:
-        with tmp.open("wb") as f:
+        existing = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        existing = None
+    try:
+        final = existing if existing is not None else mode
+        # Created no wider than its final mode (0666 less the umask when none is set).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        fd = os.open(tmp, flags, 0o600 if final is not None else 0o666)
+        with os.fdopen(fd, "wb") as f:
+            if final is not None:
+                os.fchmod(f.fileno(), final)
             f.write(data)
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
         tmp.replace(path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write() names no file: say which (ENOSPC)
         raise
 
 
-def write_text(path: Path, text: str, *, fsync: bool = False) -> None:
-    write_bytes(path, text.encode("utf-8"), fsync=fsync)
+def write_text(path: Path, text: str, *, fsync: bool = False, mode: int | None = None) -> None:
+    write_bytes(path, text.encode("utf-8"), fsync=fsync, mode=mode)
 
 
 @contextlib.contextmanager
@@ -60,6 +76,32 @@ def target(path: Path) -> Iterator[Path]:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def set_aside(folder: Path) -> list[tuple[Path, Path]]:
+    """Directories :func:`swap_dir` set aside in ``folder`` and never removed (the process
+    stopped between its renames, or before its cleanup): (final path, aside path)."""
+    found = []
+    for aside in sorted(folder.glob(f".*{TEMP_MARK}*")):
+        if aside.is_dir():
+            found.append((aside.with_name(aside.name[1 : aside.name.rindex(TEMP_MARK)]), aside))
+    return found
+
+
+def finish_swaps(folder: Path) -> list[str]:
+    """Complete what interrupted swaps left in ``folder`` (call it holding the folder's
+    lock): where the new directory is in place, the old one set aside is removed; where
+    nothing is in place, the old one is put back (the swap is rolled back, and the new one
+    is still where it was built). Returns one line per repair."""
+    done = []
+    for dest, aside in set_aside(folder):
+        if dest.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+            done.append(f"removed {aside.name}, the {dest.name} pass replaced before a stop")
+        else:
+            aside.rename(dest)
+            done.append(f"put {dest.name} back from {aside.name}, set aside before a stop")
+    return done
 
 
 def swap_dir(new: Path, dest: Path) -> None:

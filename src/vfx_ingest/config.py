@@ -372,7 +372,8 @@ def _description(key: str) -> str | None:
 
 def save_user_values(values: dict[str, Any]) -> Path:
     """Set dotted keys (``{"runpod.endpoint_id": "abc"}``) in the user config file, keeping
-    every other key, comment and its layout (tomlkit); written atomically."""
+    every other key, comment and its layout (tomlkit); written atomically. The file may
+    hold secrets: it is created 0600, and a rewrite keeps the mode it has."""
     import tomlkit
 
     from . import atomic
@@ -391,5 +392,5 @@ def save_user_values(values: dict[str, Any]) -> Path:
             table = table[name]
         table[leaf] = value
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path, tomlkit.dumps(document), fsync=True)
+    atomic.write_text(path, tomlkit.dumps(document), fsync=True, mode=0o600)
     return path

@@ -89,13 +89,20 @@ class FrameMap(BaseModel):
     timecode_from: Literal["source", "elapsed"] = Field(
         "elapsed", description="source: the clip's own timecode; elapsed: from 00:00:00:00."
     )
+    damaged: str | None = Field(
+        None,
+        description="Frames decoded from a damaged clip (kept with --allow-damaged): the "
+        "decoder concealed errors in them or in a frame they are predicted from.",
+    )
     frames: list[FrameInfo]
 
     def numbers(self) -> list[int]:
         return [f.frame for f in self.frames]
 
 
-Status = Literal["running", "done", "failed"]
+# "interrupted" is never written: `status` shows it for a `running` record whose process
+# is gone (killed, or its machine stopped).
+Status = Literal["running", "done", "failed", "interrupted"]
 
 
 class PriceUsed(BaseModel):
@@ -130,6 +137,8 @@ class StageRecord(BaseModel):
     price: PriceUsed | None = Field(None, description="What cost_usd was computed from.")
     stats: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    pid: int | None = Field(None, description="The process that ran it (with host).")
+    host: str | None = None
     last_good: StageRecord | None = Field(
         None,
         description="While this run is running, or after it failed: the last run that "

@@ -81,9 +81,13 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         spec.name: stage_params(spec, settings, request.params.get(spec.name, {})) for spec in specs
     }
     backend = request.backend or settings.backend
-    models = _models(
-        specs, params, settings, remote=getattr(backend_class(backend), "remote", True)
-    )
+    remote = getattr(backend_class(backend), "remote", True)
+    if not remote:  # remote workers have their own install; this machine runs the stages
+        from .extras import require
+
+        for spec in specs:
+            require(spec.extras, f"the {spec.name} stage")
+    models = _models(specs, params, settings, remote=remote)
     shot = ShotFolder(request.shot or shot_folder_for(clip, settings))
     source = None
     if any("source" in spec.needs for spec in specs):

@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,11 +24,15 @@ from pydantic import ValidationError
 
 from . import __version__, atomic
 from .errors import BadInput, ShotBusy
-from .manifest import SCHEMA_VERSION, Manifest, utcnow
+from .manifest import SCHEMA_VERSION, Manifest, StageRecord, utcnow
 
 MANIFEST_NAME = "shot.json"
 STAGING_NAME = ".staging"
 LOCK_NAME = ".vfx-ingest.lock"
+# Space held while a process works on the shot, given up to save the manifest when the
+# disk fills: a full disk must not leave a stage recorded as `running`.
+RESERVE_NAME = ".vfx-ingest.reserve"
+RESERVE_MIN_BYTES = 256 * 1024
 
 
 class ShotFolder:
@@ -96,11 +102,37 @@ class ShotFolder:
     def save_manifest(self, manifest: Manifest) -> None:
         manifest.updated_at = utcnow()
         manifest.tool_version = __version__
-        atomic.write_text(self.manifest_path, manifest.model_dump_json(indent=2) + "\n", fsync=True)
+        text = manifest.model_dump_json(indent=2) + "\n"
+        try:
+            atomic.write_text(self.manifest_path, text, fsync=True)
+        except OSError as exc:
+            reserve = self.root / RESERVE_NAME
+            if exc.errno != errno.ENOSPC or not reserve.exists():
+                raise
+            reserve.unlink()  # the disk is full: the reserve makes room for the record
+            atomic.write_text(self.manifest_path, text, fsync=True)
+
+    def _reserve_space(self) -> None:
+        """Hold room for the manifest's next rewrites (twice its size); best effort."""
+        try:
+            size = max(RESERVE_MIN_BYTES, 2 * self.manifest_path.stat().st_size)
+        except OSError:
+            size = RESERVE_MIN_BYTES
+        try:
+            fd = os.open(self.root / RESERVE_NAME, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, size)
+            finally:
+                os.close(fd)
+        except OSError:
+            (self.root / RESERVE_NAME).unlink(missing_ok=True)
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the shot for one process; a second run on the same shot fails fast."""
+        """Hold the shot for one process; a second run on the same shot fails fast.
+
+        The lock file names the holder (pid and host). Taking it first repairs what a
+        stopped run left half done: a pass swap interrupted between its renames."""
         path = self.root / LOCK_NAME
         with path.open("a+") as handle:
             try:
@@ -115,10 +147,64 @@ class ShotFolder:
                 ) from exc
             handle.seek(0)
             handle.truncate()
-            handle.write(f"pid {os.getpid()}")
+            pid, host = this_process()
+            handle.write(f"pid {pid} on {host}")
             handle.flush()
             try:
+                atomic.finish_swaps(self.root)
+                self._reserve_space()
                 yield
             finally:
+                (self.root / RESERVE_NAME).unlink(missing_ok=True)
                 handle.truncate(0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def holder(self) -> str | None:
+        """Who holds the shot's lock ("pid 12 on host"), or None when no process does."""
+        path = self.root / LOCK_NAME
+        if not path.is_file():
+            return None
+        with path.open("r") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return handle.read().strip() or "another process"
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
+
+    def observed(self, manifest: Manifest) -> tuple[Manifest, list[str]]:
+        """The manifest as things stand, for `status` (nothing is changed on disk): a
+        `running` record whose process is gone shows as interrupted; a pass that a stopped
+        swap left aside is named. Returns the adjusted copy and one note per problem."""
+        view = manifest.model_copy(deep=True)
+        notes: list[str] = []
+        if self.holder() is None:
+            for record in view.stages.values():
+                if record.status == "running":
+                    record.status = "interrupted"
+                    record.error = f"{_who(record)} stopped before the stage finished"
+                    notes.append(
+                        f"{record.stage}: interrupted; the next run resumes where it stopped"
+                    )
+        for dest, aside in atomic.set_aside(self.root):
+            if dest.exists():
+                continue
+            what = f"{dest.name}/ is missing: a run stopped while replacing it"
+            notes.append(f"{what}; the next run puts back {aside.name}")
+            for record in view.stages.values():
+                good = record.good()
+                if good is not None and any(p.startswith(f"{dest.name}/") for p in good.outputs):
+                    record.last_good = None
+                    record.error = f"{record.error}; {what}" if record.error else what
+        return view, notes
+
+
+def _who(record: StageRecord) -> str:
+    if record.pid is None:
+        return "its run"
+    return f"its run (pid {record.pid}" + (f" on {record.host})" if record.host else ")")
+
+
+def this_process() -> tuple[int, str]:
+    """(pid, host) of this process, as records and the lock name it."""
+    return os.getpid(), socket.gethostname()

@@ -93,6 +93,31 @@ class _LazyRoot(TyperGroup):
 
         render(self, ctx, COMMANDS)
 
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        """Usage errors (a bad option value, a missing argument) become one stderr line
+        and exit 2, like every other bad input, instead of click's boxed panel."""
+        import sys
+
+        standalone = kwargs.pop("standalone_mode", True)
+        try:
+            code = super().main(args, *rest, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            code = 1
+        except Exception as exc:
+            if not standalone or not _is_click_error(exc):
+                raise
+            from .output import usage_error
+
+            code = usage_error(exc, sys.argv[1:] if args is None else list(args))
+        if not standalone:
+            return code
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    """True for click's own exceptions (typer may vendor click, so match by name)."""
+    return any(c.__name__ == "ClickException" for c in type(exc).__mro__)
+
 
 def load_command(name: str) -> Any:
     module = importlib.import_module(COMMANDS[name][0])
@@ -141,4 +166,8 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
-    app(prog_name="vfx-ingest")
+    try:
+        app(prog_name="vfx-ingest")
+    except KeyboardInterrupt:
+        # A second stop (or one a native library re-raised) after the first was handled.
+        raise SystemExit(130) from None

@@ -41,7 +41,12 @@ def _context(lock: Path | None = None) -> tuple[Settings, Registry, Store]:
 
 
 def _stages(value: str | None) -> list[str]:
-    return [s.strip() for s in (value or "").split(",") if s.strip()]
+    """Stage names from ``--stages``, each one this build has (else BadInput); none given:
+    every stage it has (the registry also lists models of stages still to come)."""
+    from ..stages import REGISTRY, get_stage
+
+    names = [s.strip() for s in (value or "").split(",") if s.strip()]
+    return [get_stage(name).name for name in names] if names else list(REGISTRY)
 
 
 @app.command(
@@ -89,7 +94,7 @@ def _size(entry: ModelEntry, location: Location | None) -> int | None:
     epilog="Examples:\n\n"
     "  vfx-ingest models sync                      # the default model of every stage\n\n"
     "  vfx-ingest models sync vda-small sam2.1-hiera-large\n\n"
-    "  vfx-ingest models sync --stages depth,roto\n\n"
+    "  vfx-ingest models sync --stages depth\n\n"
     "  vfx-ingest models sync --locked             # exactly what models.lock pins\n\n"
     "  HF_TOKEN=hf_... vfx-ingest models sync sam3  # gated: accept the license first\n\n"
     + "".join(
@@ -138,9 +143,9 @@ def sync(
         settings, registry, store = _context(lock)
         remote = _models_target(to, settings) if to is not None else None
         named = bool(ids or stages or everything)
-        entries = registry.select(ids or [], _stages(stages), everything)
+        entries = registry.select(ids or [], _stages(stages) if stages else [], everything)
         if not named:
-            entries = [m for s in registry.stages() if (m := registry.default_for(s))]
+            entries = [m for s in _stages(None) if (m := registry.default_for(s))]
         if everything:
             # --all fetches what can be fetched; manual models are listed, not failed.
             entries = [m for m in entries if not m.manual]

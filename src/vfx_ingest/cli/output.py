@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, VfxIngestError
+from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, VfxIngestError, disk_full
 
 # soft_wrap: an error stays one line however narrow the terminal.
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -43,8 +43,37 @@ def errors_to_exit_codes(*, as_json: bool = False) -> Iterator[None]:
         _fail(exc.line(), exc.exit_code, as_json)
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED, as_json)
+    except ModuleNotFoundError as exc:
+        # A command whose extra is not installed (`deploy modal` without modal).
+        from ..extras import missing_module_error
+
+        if (error := missing_module_error(exc)) is None:
+            raise
+        _fail(error.line(), error.exit_code, as_json)
     except OSError as exc:
+        if (full := disk_full(exc)) is not None:
+            _fail(full.line(), full.exit_code, as_json)
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_BAD_INPUT, as_json)
+
+
+def warn(line: str) -> None:
+    """One warning line on stderr: the run went on, but something needs a look."""
+    err.print(f"[bold yellow]warning:[/] {escape(line)}")
+
+
+def usage_error(exc: Any, args: list[str]) -> int:
+    """Print click's usage error ``exc`` as one line (and as JSON with --json); return its
+    exit code. Asking for help without arguments printed the help already: nothing more."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return int(exc.exit_code)
+    ctx = getattr(exc, "ctx", None)
+    where = f"`{ctx.command_path} --help`" if ctx is not None else "`vfx-ingest --help`"
+    what = " ".join(exc.format_message().split()).rstrip(".")
+    line = f"{what}. See {where}"
+    err.print(f"[bold red]error:[/] {escape(line)}")
+    if "--json" in args:
+        emit_json({"type": "error", "error": line, "exit_code": exc.exit_code})
+    return int(exc.exit_code)
 
 
 def _fail(line: str, code: int, as_json: bool) -> None:

@@ -179,6 +179,13 @@ def run(
         if result.status == "failed":
             failed = result.records[-1].stage if result.records else "run"
             raise StageFailed(f"{failed} failed: {result.error}")
+        if result.frames is not None and result.frames.damaged and not quiet:
+            from .output import warn
+
+            warn(
+                f"frames {result.frames.damaged} come from a damaged clip (kept with "
+                "--allow-damaged; recorded in shot.json)"
+            )
         if not as_json:
             job_shot = request.shot or pipeline.shot_folder_for(clip, settings)
             sys.stdout.write(f"{job_shot}\n")

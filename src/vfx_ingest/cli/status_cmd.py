@@ -36,6 +36,9 @@ def status(
                 where=str(shot),
                 fix="Give a folder made by `vfx-ingest run`",
             )
+        # What stands now: a run that was killed shows as interrupted, a pass a stopped
+        # swap set aside is named (the next run repairs both).
+        manifest, notes = folder.observed(manifest)
         if as_json:
             emit_json(manifest)
             return
@@ -51,3 +54,5 @@ def status(
             f = manifest.frames
             out.print(f"frames  {f.frame_set} ({f.count}), {f.width}x{f.height}")
         out.print(status_table(manifest, folder.root))
+        for note in notes:
+            out.print(f"note: {note}")

@@ -76,7 +76,9 @@ def _offer(record: StageRecord, catalog: Catalog, settings: Settings) -> Price |
 def history_rows(
     records: list[StageRecord], manifest: Manifest, job_id: str, shot: str, catalog: Catalog
 ) -> list[RunRow]:
-    """The finished records worth learning from: done, with frames and a plate size."""
+    """The finished records worth learning from: done, with frames and a plate size, and
+    run whole: a resumed run's seconds cover only part of its frames, so learning from it
+    would make the stage look faster than it is."""
     import fileseq
 
     if manifest.frames is None:
@@ -84,6 +86,8 @@ def history_rows(
     rows = []
     for record in records:
         if record.status != "done" or not record.frames or record.wall_s is None:
+            continue
+        if resumed(record):
             continue
         rows.append(
             RunRow(
@@ -105,6 +109,16 @@ def history_rows(
             )
         )
     return rows
+
+
+def resumed(record: StageRecord) -> bool:
+    """True when the run went on from work an earlier attempt left (the worker's flag, a
+    stage's own count, or a fan-out chunk kept from before)."""
+    chunks = record.stats.get("chunks")
+    kept = isinstance(chunks, list) and any(
+        isinstance(c, dict) and c.get("resumed") for c in chunks
+    )
+    return bool(record.stats.get("resumed") or record.stats.get("resumed_frames") or kept)
 
 
 def remember(history: History, rows: list[RunRow]) -> None:

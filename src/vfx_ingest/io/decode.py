@@ -7,7 +7,7 @@ each with its own timestamp; nothing is dropped or duplicated to force a constan
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +26,48 @@ class SourceFrame:
     frame: VideoFrame
 
 
-def iter_frames(path: Path, *, first: int = 0, last: int | None = None) -> Iterator[SourceFrame]:
-    """Source frames ``first``..``last`` (0-based, inclusive), decoded with frame threads."""
+# FFmpeg's AVPictureType: B-frames are displayed before the frame they reference next.
+PICT_B = 3
+
+
+@dataclass
+class DecodeReport:
+    """What the decoder flagged while decoding: frames it had to conceal errors in
+    (FFmpeg's corrupt flag) and each frame's type, to tell which frames the damage reached."""
+
+    corrupt: list[int] = field(default_factory=list)
+    b_frames: set[int] = field(default_factory=set)
+    keyframes: list[int] = field(default_factory=list)
+    decoded: int = 0
+
+    def note(self, index: int, frame: VideoFrame) -> None:
+        self.decoded = index + 1
+        if frame.is_corrupt:
+            self.corrupt.append(index)
+        if frame.key_frame:
+            self.keyframes.append(index)
+        if frame.pict_type == PICT_B:
+            self.b_frames.add(index)
+
+    def damaged(self) -> list[int]:
+        """Source indices whose pictures may be wrong: from each corrupt frame (and the
+        B-frames displayed just before it, which reference it) until the next keyframe,
+        since every frame in between is predicted from the damaged one."""
+        hit: set[int] = set()
+        for index in self.corrupt:
+            start = index
+            while start - 1 in self.b_frames:
+                start -= 1
+            end = next((k for k in self.keyframes if k > index), self.decoded)
+            hit.update(range(start, end))
+        return sorted(hit)
+
+
+def iter_frames(
+    path: Path, *, first: int = 0, last: int | None = None, report: DecodeReport | None = None
+) -> Iterator[SourceFrame]:
+    """Source frames ``first``..``last`` (0-based, inclusive), decoded with frame threads.
+    ``report`` collects what the decoder flagged (see :class:`DecodeReport`)."""
     import av
 
     with av.open(str(path)) as container:
@@ -40,6 +80,8 @@ def iter_frames(path: Path, *, first: int = 0, last: int | None = None) -> Itera
             for index, frame in enumerate(container.decode(stream)):
                 if last is not None and index > last:
                     return
+                if report is not None:
+                    report.note(index, frame)
                 if index < first:
                     continue
                 if frame.pts is not None and tb is not None:

@@ -9,6 +9,9 @@ the blob), removal of a blob that does not verify, and errors a user can act on.
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,13 @@ from .sources import HfSource
 from .store import Expected, Store
 
 TOKEN_HELP = "set HF_TOKEN to a token of that account (or run `hf auth login`)"
+
+# What probing the Hub gave, per sync (keyed by the sync's cancel event) and endpoint:
+# one probe for all the files a sync fetches in parallel. None: the Hub answered.
+_probes: weakref.WeakKeyDictionary[threading.Event, dict[str, SourceFailed | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_probes_lock = threading.Lock()
 
 
 def have_token() -> bool:
@@ -54,6 +64,54 @@ def _bar_class(on_progress: ProgressFn) -> type:
     return Bar
 
 
+def unreachable_help(store: Store) -> str:
+    """What to do when the Hub cannot be reached: another route to it, or no network."""
+    return (
+        "Check the network, or set HTTPS_PROXY for a proxy, or HF_ENDPOINT for a Hub mirror; "
+        "without network, copy the model's folder (models--<org>--<name>) from a machine "
+        f"that has it into {store.hf_cache}, then run `vfx-ingest models verify`"
+    )
+
+
+def reach_hub(entry: ModelEntry, request: FetchRequest, store: Store) -> None:
+    """Make sure the Hub answers, trying ``request.retries`` more times (0.5, 1, 2, 4 s
+    apart) before giving up with what to do. huggingface_hub's own downloads retry 5 times
+    over about 25 s whatever we ask, so an unreachable Hub is found out here first."""
+    from huggingface_hub import constants
+
+    endpoint = constants.ENDPOINT
+    with _probes_lock:  # held while probing: the other files wait for the one answer
+        probes = _probes.setdefault(request.cancel, {})
+        if endpoint not in probes:
+            probes[endpoint] = _probe(entry, request, store, endpoint)
+        failed = probes[endpoint]
+    if failed is not None:
+        raise failed
+
+
+def _probe(
+    entry: ModelEntry, request: FetchRequest, store: Store, endpoint: str
+) -> SourceFailed | None:
+    from huggingface_hub import get_session
+
+    tries = request.retries + 1
+    for attempt in range(tries):
+        request.check_cancelled()
+        try:
+            # Any HTTP answer, even an error status, means the Hub is reachable.
+            get_session().head(endpoint, timeout=request.timeout)
+            return None
+        except Exception as exc:  # whatever transport errors huggingface_hub's client raises
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0].rstrip(".")
+            if attempt + 1 < tries:
+                time.sleep(min(0.5 * 2**attempt, 4.0))
+    return SourceFailed(
+        f"{entry.id}: the Hugging Face Hub ({endpoint}) could not be reached after "
+        f"{tries} {'try' if tries == 1 else 'tries'} ({reason})",
+        fix=unreachable_help(store),
+    )
+
+
 def fetch_hf(
     entry: ModelEntry, source: HfSource, request: FetchRequest, store: Store, *, force: bool
 ) -> tuple[Path, str]:
@@ -62,6 +120,8 @@ def fetch_hf(
     from huggingface_hub import hf_hub_download
 
     request.check_cancelled()
+    if not offline():
+        reach_hub(entry, request, store)
     try:
         pointer = Path(
             hf_hub_download(
@@ -93,7 +153,9 @@ def fetch_hf(
                 fix="Unset HF_HUB_OFFLINE to download it, or copy the cache from a machine "
                 "that has it",
             ) from exc
-        raise SourceFailed(f"{entry.id}/{request.path}: the Hub could not be reached") from exc
+        raise SourceFailed(
+            f"{entry.id}/{request.path}: the Hub could not be reached", fix=unreachable_help(store)
+        ) from exc
     # After LocalEntryNotFoundError, which is an EntryNotFoundError too.
     except (hf.RevisionNotFoundError, hf.EntryNotFoundError) as exc:
         raise SourceFailed(f"{source}: {request.path} not found at {source.revision}") from exc

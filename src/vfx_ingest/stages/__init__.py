@@ -39,6 +39,11 @@ def with_dependencies(names: Iterable[str]) -> list[StageSpec]:
     producer, that producer runs first so that its output is used.
     """
     requested = [get_stage(name) for name in names]
+    if not requested:
+        raise BadInput(
+            "no stage to run: the stage list (--stages or the stages setting) is empty",
+            fix=f"Name at least one: {', '.join(REGISTRY)} (see `vfx-ingest stages`)",
+        )
     ordered: list[StageSpec] = []
 
     def visit(spec: StageSpec) -> None:

@@ -16,6 +16,9 @@ __all__ = ["DEFAULT_SENSOR_MM", "SPEC", "CameraParams"]
 
 def run(ctx: StageContext, params: CameraParams) -> StageResult:
     # Heavy modules load here, not at import: the registry must stay cheap to import.
+    from ..camera.signals import import_pycolmap
+
+    import_pycolmap()  # first, keeping SIGTERM ours: glog's handler would take it over
     from .camera_solve import run_stage
 
     return run_stage(ctx, params)

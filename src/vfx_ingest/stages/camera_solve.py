@@ -188,9 +188,11 @@ def warnings(solved: Solved, params: CameraParams, interpolated: list[int]) -> l
 
 @contextmanager
 def quiet_colmap() -> Iterator[None]:
-    """COLMAP logs every step to stderr; a CLI keeps stderr for people (errors, progress)."""
+    """COLMAP logs every step to stderr; a CLI keeps stderr for people (errors, progress).
+    Its ERROR lines go too: an interrupted solve logs one ("Stopping thread..."), and a
+    COLMAP failure that matters reaches us as an exception, which the stage reports."""
     before = pycolmap.logging.minloglevel
-    pycolmap.logging.minloglevel = int(pycolmap.logging.ERROR)
+    pycolmap.logging.minloglevel = int(pycolmap.logging.FATAL)
     try:
         yield
     finally:

@@ -21,6 +21,8 @@ from .base import StageContext, StageParams, StageResult, StageSpec
 if TYPE_CHECKING:
     from av.video.frame import VideoFrame
 
+    from ..io.decode import DecodeReport
+
 
 class IngestParams(StageParams):
     start: str | None = Field(
@@ -51,6 +53,12 @@ class IngestParams(StageParams):
         description="Encoder threads (default: one per core).",
         json_schema_extra={"cache": False},
     )
+    allow_damaged: bool = Field(
+        False,
+        description="Keep frames the decoder had to conceal errors in (a damaged clip): "
+        "warn and record them in shot.json instead of failing.",
+        json_schema_extra={"cache": False},
+    )
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -63,7 +71,7 @@ def run(ctx: StageContext, params: IngestParams) -> StageResult:
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from ..io.decode import iter_frames
+    from ..io.decode import DecodeReport, iter_frames
 
     if ctx.source is None or ctx.source_path is None:
         raise BadInput("ingest needs a source clip")
@@ -75,13 +83,14 @@ def run(ctx: StageContext, params: IngestParams) -> StageResult:
     workers = params.workers or len(os.sched_getaffinity(0))
     frames: list[FrameInfo] = []
     pending: deque[Future[None]] = deque()
+    report = DecodeReport()
 
     def finish_oldest() -> None:
         pending.popleft().result()
         ctx.progress(len(frames) - len(pending), wanted)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="ingest") as pool:
-        for src in iter_frames(ctx.source_path, first=first, last=last):
+        for src in iter_frames(ctx.source_path, first=first, last=last, report=report):
             if (src.index - first) % params.every:
                 continue
             number = params.first_frame + src.index
@@ -105,6 +114,7 @@ def run(ctx: StageContext, params: IngestParams) -> StageResult:
             f"the frame range selects no frames (the clip has {probe.frame_count})",
             fix="Check --start/--end/--every",
         )
+    damaged = _damaged(report, frames, params, ctx)
     return StageResult(
         frames=FrameMap(
             first=frames[0].frame,
@@ -116,9 +126,36 @@ def run(ctx: StageContext, params: IngestParams) -> StageResult:
             fps=probe.frame_rate,
             timecode_from="source" if probe.timecode else "elapsed",
             frames=frames,
+            damaged=damaged,
         ),
-        stats={"frames": len(frames), "encoded": writer.encoded, "resumed": writer.resumed},
+        stats={
+            "frames": len(frames),
+            "encoded": writer.encoded,
+            "resumed": writer.resumed,
+            **({"damaged": damaged} if damaged else {}),
+        },
     )
+
+
+def _damaged(
+    report: DecodeReport, frames: list[FrameInfo], params: IngestParams, ctx: StageContext
+) -> str | None:
+    """The plate frames the decoder flagged as damaged (a frame set), or None. Without
+    --allow-damaged a damaged clip fails the stage, naming them (nothing is swapped in)."""
+    hit = set(report.damaged())
+    numbers = [f.frame for f in frames if f.source_index in hit]
+    if not numbers:
+        return None
+    damaged = frame_set(numbers)
+    if not params.allow_damaged:
+        raise BadInput(
+            f"the clip is damaged: the decoder concealed errors in {len(numbers)} frame"
+            f"{'s' if len(numbers) > 1 else ''} ({damaged})",
+            where=str(ctx.source_path),
+            fix="Re-export or re-copy the clip, or pass --allow-damaged to keep those "
+            "frames (recorded in shot.json)",
+        )
+    return damaged
 
 
 def frame_plan(params: IngestParams, probe: SourceProbe) -> tuple[int, int, int]:

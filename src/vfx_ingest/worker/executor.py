@@ -31,12 +31,12 @@ from pydantic import ValidationError
 
 from .. import atomic, cache, devices, redact
 from ..digest import FileDigest, file_digest, tree_digest
-from ..errors import BadInput, StageFailed, VfxIngestError
+from ..errors import BadInput, StageFailed, VfxIngestError, disk_full
 from ..job import ChunkResult, EventFn, Job, JobResult, ProgressEvent, StageEvent
 from ..manifest import Manifest, StageRecord, utcnow
 from ..models.registry import Registry
 from ..models.runtime import ModelSettings, registry_for, resolve
-from ..shot import ShotFolder
+from ..shot import ShotFolder, this_process
 from ..stages import get_stage
 from ..stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
 
@@ -223,6 +223,8 @@ def _run_stage(
     shot.discard_stale_staging(spec.name, keep=staging)
     staging.mkdir(parents=True, exist_ok=True)
     atomic.remove_leftovers(staging)  # half-written files of a killed run
+    resuming = any(p.is_file() for p in staging.rglob("*"))
+    pid, host = this_process()
     record = StageRecord(
         stage=spec.name,
         version=spec.version,
@@ -234,15 +236,17 @@ def _run_stage(
         backend=job.backend,
         device=devices.describe(device),
         cost_usd=0.0 if job.backend == "local" else None,
+        pid=pid,
+        host=host,
         # Its outputs stay in place until this run's are swapped in: keep knowing them.
         last_good=manifest.done(spec.name),
     )
     manifest.stages[spec.name] = record
     shot.save_manifest(manifest)
-    emit(StageEvent(stage=spec.name, status="started", record=record))
-    ctx = _context(job, spec, shot, staging, device, manifest, inputs, emit, cancel, None)
     started = time.monotonic()
-    try:
+    try:  # from here on, a stop is recorded: the record must not stay `running`
+        emit(StageEvent(stage=spec.name, status="started", record=record))
+        ctx = _context(job, spec, shot, staging, device, manifest, inputs, emit, cancel, None)
         ran = runner.run(ctx, spec, params)
         outputs = _collect_outputs(staging, spec, ctx.written)
         for pass_name in spec.produces:
@@ -257,7 +261,8 @@ def _run_stage(
         _fail(record, exc.line(), started)
     except Exception as exc:
         log.debug("stage %s failed:\n%s", spec.name, traceback.format_exc())
-        _fail(record, f"{type(exc).__name__}: {exc}", started)
+        full = disk_full(exc) if isinstance(exc, OSError) else None
+        _fail(record, full.line() if full else f"{type(exc).__name__}: {exc}", started)
     else:
         result = ran.result
         record.status = "done"
@@ -267,6 +272,9 @@ def _run_stage(
         record.output_digest = tree_digest(outputs)
         record.frames = result.frames.frame_set if result.frames else None
         record.stats = result.stats
+        if resuming and not record.stats.get("resumed"):
+            # Part of the work was done before: the seconds below are not the whole stage's.
+            record.stats = {**record.stats, "resumed": True}
         record.finished_at = utcnow()
         record.wall_s = round(time.monotonic() - started, 3)
         if ran.wall_s is not None:
