@@ -1,16 +1,20 @@
 """Write the trimmed copy of RunPod's REST API v2 schema that the tests check requests with.
 
-    python scripts/trim_openapi.py [SPEC] [OUT]
+    python scripts/trim_openapi.py [--check] [SPEC] [OUT]
 
 SPEC defaults to ``../shared/specs/runpod-rest-v2.openapi.json`` beside the repository,
 OUT to ``tests/specs/runpod-rest-v2.json``. The copy keeps only the paths our clients call
 (templates, serverless endpoints, the GPU catalog, pods and network volumes) and the
 components they reference, with the prose (descriptions, summaries, examples) stripped.
-Run it again when the published schema changes; a test checks the copy is current.
+The copy records the sha256 of the file it was made from (``info.x-trimmed-from``).
+Run it again when the published schema changes; ``--check`` exits 1 when the committed
+copy is not what this script makes of SPEC (the tests cannot check that themselves: they
+never read outside the repository).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -65,7 +69,7 @@ def refs(node: Any) -> set[tuple[str, str]]:
     return found
 
 
-def trim(spec: dict[str, Any]) -> dict[str, Any]:
+def trim(spec: dict[str, Any], source_sha256: str) -> dict[str, Any]:
     paths = {path: strip(spec["paths"][path]) for path in PATHS}
     components = spec["components"]
     wanted = refs(paths) | {("securitySchemes", name) for name in components["securitySchemes"]}
@@ -79,7 +83,11 @@ def trim(spec: dict[str, Any]) -> dict[str, Any]:
         todo.extend(sorted(refs(kept[kind][name])))
     return {
         "openapi": spec["openapi"],
-        "info": {"title": spec["info"]["title"], "version": spec["info"]["version"]},
+        "info": {
+            "title": spec["info"]["title"],
+            "version": spec["info"]["version"],
+            "x-trimmed-from": {"file": SPEC.name, "sha256": source_sha256},
+        },
         "servers": [{"url": server["url"]} for server in spec.get("servers", [])],
         "security": spec.get("security", []),
         "paths": paths,
@@ -88,18 +96,29 @@ def trim(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(spec_path: Path) -> str:
-    spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    return json.dumps(trim(spec), indent=1, ensure_ascii=False) + "\n"
+    data = spec_path.read_bytes()
+    spec = json.loads(data)
+    return (
+        json.dumps(trim(spec, hashlib.sha256(data).hexdigest()), indent=1, ensure_ascii=False)
+        + "\n"
+    )
 
 
 def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    argv = [arg for arg in argv if arg != "--check"]
     spec = Path(argv[0]) if argv else SPEC
     out = Path(argv[1]) if len(argv) > 1 else OUT
     if not spec.is_file():
         print(f"error: no schema at {spec}; pass its path as the first argument", file=sys.stderr)
         return 2
+    text = render(spec)
+    if check:
+        current = out.is_file() and out.read_text(encoding="utf-8") == text
+        print(f"{out} is {'current' if current else 'out of date: run without --check'}")
+        return 0 if current else 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(spec), encoding="utf-8")
+    out.write_text(text, encoding="utf-8")
     print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
     return 0
 
