@@ -239,10 +239,19 @@ def test_export_regenerates_every_file_byte_for_byte(solved_shot, cli, tmp_path)
         "camera.usda",
         "cameras.json",
         "points.ply",
+        "points_nerfstudio.ply",
         "transforms.json",
     ]
     for name in written:
-        assert (out / name).read_bytes() == (solved_shot.camera / name).read_bytes(), name
+        if name != "transforms.json":  # its image paths lead from `out` to the shot
+            assert (out / name).read_bytes() == (solved_shot.camera / name).read_bytes(), name
+    again, first = (
+        json.loads((f / "transforms.json").read_text()) for f in (out, solved_shot.camera)
+    )
+    for moved, kept in zip(again["frames"], first["frames"], strict=True):
+        resolved = (out / moved.pop("file_path")).resolve()
+        assert resolved == (solved_shot.camera / kept.pop("file_path")).resolve()
+    assert again == first
     piped = cli("export", "camera", solved_shot.shot, "--format", "chan", "--out", "-")
     assert piped.stdout == (solved_shot.camera / "camera.chan").read_text()
 
@@ -369,3 +378,78 @@ def test_transforms_json_lists_masks_and_depth_when_the_shot_has_them(offset_cam
     assert decode_png(files["masks/mask.1001.png"]).min() == 255
     bare = json.loads(nerfstudio.render(shot)["transforms.json"])
     assert all("mask_path" not in f and "depth_file_path" not in f for f in bare["frames"])
+
+
+# ------------------------------------------------------------------------------------------
+# nerfstudio's loader, step by step (nerfstudio 1.1.5, nerfstudio_dataparser.py): frames'
+# `transform_matrix` are oriented and centred (`auto_orient_and_center_poses`, "up" and
+# "poses"), then scaled so the farthest camera is at 1; the ply that `ply_file_path` names
+# is moved by the same orientation and scale, and by nothing else (`applied_transform` is
+# only kept to map outputs back).
+
+
+def read_ply(data: bytes) -> np.ndarray:
+    """The vertices of a binary little-endian PLY with float x, y, z first (parsed here)."""
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    header = data[:end].decode().splitlines()
+    assert header[1] == "format binary_little_endian 1.0"
+    count = int(next(line for line in header if line.startswith("element vertex")).split()[2])
+    sizes = {"float": "<f4", "double": "<f8", "uchar": "u1"}
+    fields = [(line.split()[2], sizes[line.split()[1]]) for line in header if "property" in line]
+    vertices = np.frombuffer(data[end:], np.dtype(fields), count=count)
+    return np.stack([vertices["x"], vertices["y"], vertices["z"]], 1).astype(float)
+
+
+def nerfstudio_load(folder) -> tuple[dict, np.ndarray, np.ndarray]:
+    """What nerfstudio's dataparser hands a model: (intrinsics, camera-to-world (N, 4, 4),
+    points (M, 3)), all in its output world."""
+    meta = json.loads((folder / "transforms.json").read_text())
+    poses = np.array([f["transform_matrix"] for f in meta["frames"]], float)
+    up = poses[:, :3, 1].mean(0)
+    up /= np.linalg.norm(up)
+    # The rotation taking `up` to +z (Rodrigues), then centring on the cameras' mean.
+    v, c = np.cross(up, [0, 0, 1.0]), float(up @ [0, 0, 1.0])
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    rotation = np.eye(3) + vx + vx @ vx / (1 + c)
+    transform = np.eye(4)
+    transform[:3, :3] = rotation
+    transform[:3, 3] = -rotation @ poses[:, :3, 3].mean(0)
+    poses = transform @ poses
+    scale = 1.0 / np.abs(poses[:, :3, 3]).max()
+    poses[:, :3, 3] *= scale
+    points = read_ply((folder / meta["ply_file_path"]).read_bytes())
+    points = (np.c_[points, np.ones(len(points))] @ transform.T)[:, :3] * scale
+    return meta, poses, points
+
+
+def test_nerfstudio_loader_puts_the_points_in_front_of_the_cameras(offset_camera, tmp_path):
+    from vfx_ingest.camera.exports import render_all
+
+    shot, camera, poses, points = offset_camera
+    for rel, data in render_all(shot).items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    meta, loaded, moved = nerfstudio_load(tmp_path)
+    assert len(moved) == len(points)
+    landed = 0
+    for c2w_gl, c2w in zip(loaded, poses, strict=True):
+        cam = (moved - c2w_gl[:3, 3]) @ c2w_gl[:3, :3]  # OpenGL camera: looking down -z
+        front = -cam[:, 2] > 0.1
+        u = meta["fl_x"] * cam[front, 0] / -cam[front, 2] + meta["cx"]
+        v = -meta["fl_y"] * cam[front, 1] / -cam[front, 2] + meta["cy"]
+        expected, seen = colmap_pixels(camera, c2w, points)
+        assert np.array_equal(front, seen)
+        np.testing.assert_allclose(np.stack([u, v], 1), expected, atol=1e-3)
+        landed += int(((u >= 0) & (u < meta["w"]) & (v >= 0) & (v < meta["h"])).sum())
+    assert landed > len(points)  # most points are seen, by more than one camera
+
+
+def test_export_out_elsewhere_names_files_that_resolve_from_there(solved_shot, cli, tmp_path):
+    for out in (tmp_path / "deep" / "cams", solved_shot.shot):
+        result = cli("export", "camera", solved_shot.shot, "--format", "nerfstudio", "--out", out)
+        assert result.exit_code == 0, result.stderr
+        data = json.loads((out / "transforms.json").read_text())
+        assert data["frames"] and (out / data["ply_file_path"]).is_file()
+        for frame in data["frames"]:
+            assert (out / frame["file_path"]).is_file(), frame["file_path"]
+            assert not frame["file_path"].startswith("/")  # same drive: relative
