@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -31,6 +32,12 @@ PROJECT_FILE = "vfx-ingest.toml"
 ENV_PREFIX = "VFX_INGEST_"
 
 Device = Literal["auto", "cpu", "cuda"]
+
+
+class Section(BaseModel):
+    """A ``[section]`` of the settings: a misspelt key is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def user_config_path() -> Path:
@@ -63,7 +70,7 @@ def find_project_file(start: Path | None = None) -> Path | None:
     return None
 
 
-class RunpodSettings(BaseModel):
+class RunpodSettings(Section):
     api_key: SecretStr | None = Field(None, description="RunPod API key (secret).")
     endpoint_id: str | None = Field(None, description="Serverless endpoint to run jobs on.")
     api_url: str = Field("https://api.runpod.ai/v2", description="Serverless REST base URL.")
@@ -88,7 +95,7 @@ class RunpodSettings(BaseModel):
     poll_interval_s: float = Field(1.0, gt=0, description="Seconds between status polls.")
 
 
-class S3Settings(BaseModel):
+class S3Settings(Section):
     bucket: str | None = Field(None, description="Bucket for uploads and results.")
     endpoint_url: str | None = Field(None, description="S3-compatible endpoint (R2, MinIO...).")
     region: str | None = Field(None, description="Region name.")
@@ -108,7 +115,7 @@ class S3Settings(BaseModel):
     )
 
 
-class CostSettings(BaseModel):
+class CostSettings(Section):
     history_db: Path = Field(
         default_factory=default_history_db,
         description="SQLite record of your runs, which calibrates estimates.",
@@ -151,7 +158,7 @@ class CostSettings(BaseModel):
 MODAL_NAME = r"^[A-Za-z0-9._-]{1,63}$"
 
 
-class ModalSettings(BaseModel):
+class ModalSettings(Section):
     """Modal: the deployed app, its volumes and GPUs. The token is Modal's own
     (``modal token new``, or MODAL_TOKEN_ID/MODAL_TOKEN_SECRET); we never read or store it."""
 
@@ -337,7 +344,35 @@ def _origin_of(key: str, overrides: dict[str, Any]) -> str:
     for label, values in _source_values(overrides):
         if key in values or any(k.startswith(f"{key}.") for k in values):
             return label
+        if key.startswith("params."):  # [params.<stage>] tables are kept whole
+            stage, _, field = key.removeprefix("params.").partition(".")
+            table = values.get("params", {}).get(stage)
+            if isinstance(table, dict) and (not field or field in table):
+                return label
     return "defaults"
+
+
+def check_stage_params(settings: Settings, params: Mapping[str, type[BaseModel]]) -> None:
+    """Every ``[params.<stage>]`` names a stage of ``params`` (stage -> its params model)
+    and only options that stage has; BadInput naming the file (or variable) otherwise."""
+    for stage, values in settings.params.items():
+        model = params.get(stage)
+        if model is None:
+            raise BadInput(
+                f"invalid setting params.{stage}: no stage is called {stage!r}",
+                where=_origin_of(f"params.{stage}", {}),
+                fix=f"Stages: {', '.join(params)}",
+            )
+        try:
+            model.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(["params", stage, *(str(p) for p in first["loc"])])
+            raise BadInput(
+                f"invalid setting {key}: {first['msg']}",
+                where=_origin_of(key, {}),
+                fix=f"See `vfx-ingest stages {stage}` for its options",
+            ) from exc
 
 
 def _source_values(overrides: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -6,10 +6,15 @@
 <shot>/.staging/...       stage outputs being written; moved into place when complete
 <shot>/.vfx-ingest.lock   held by the process working on the shot
 ```
+
+Neither of the last two outlives a run that finished: an empty ``.staging/`` and the lock
+file are removed when the lock is released (a failed or interrupted run's staging stays,
+for the next run to resume).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -102,23 +107,38 @@ class ShotFolder:
     def lock(self) -> Iterator[None]:
         """Hold the shot for one process; a second run on the same shot fails fast."""
         path = self.root / LOCK_NAME
-        with path.open("a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
+        while True:
+            with path.open("a+") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError as exc:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise ShotBusy(
+                        f"the shot is in use by {holder}",
+                        where=str(self.root),
+                        fix="Wait for that run to finish or pick another --shot",
+                    ) from exc
+                if not _same_file(path, handle.fileno()):
+                    continue  # its holder removed it between our open and our lock: again
                 handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                raise ShotBusy(
-                    f"the shot is in use by {holder}",
-                    where=str(self.root),
-                    fix="Wait for that run to finish or pick another --shot",
-                ) from exc
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()}")
-            handle.flush()
-            try:
-                yield
-            finally:
-                handle.truncate(0)
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.truncate()
+                handle.write(f"pid {os.getpid()}")
+                handle.flush()
+                try:
+                    yield
+                finally:
+                    with contextlib.suppress(OSError):  # not empty: a run to resume
+                        (self.root / STAGING_NAME).rmdir()
+                    # Removed while still held, so a waiting process never locks a file
+                    # that is no longer the shot's lock (it checks, above).
+                    path.unlink(missing_ok=True)
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                return
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        return path.stat().st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False

@@ -42,7 +42,8 @@ Examples:
 
   vfx-ingest run clip.mp4 --backend modal --gpu L40S     # after `vfx-ingest deploy modal`
 
-On success stdout holds the shot folder's path (or, with --json, JSON lines only).
+On success stdout holds the shot folder's path (or, with --json, JSON lines only; the
+last, {"type": "result", ...}, has the shot folder's absolute path as "shot").
 Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.
 """
 
@@ -161,15 +162,15 @@ def run(
         display = JsonProgress() if as_json else HumanProgress(quiet=quiet)
         with display:
             result = pipeline.run(request, settings, display)
+        job_shot = request.shot or pipeline.shot_folder_for(clip, settings)
         if as_json:
             from .output import emit_json
 
-            emit_json(result)
+            emit_json({**result.model_dump(mode="json"), "shot": str(job_shot.absolute())})
         if result.status == "failed":
             failed = result.records[-1].stage if result.records else "run"
             raise StageFailed(f"{failed} failed: {result.error}")
         if not as_json:
-            job_shot = request.shot or pipeline.shot_folder_for(clip, settings)
             sys.stdout.write(f"{job_shot}\n")
 
 
