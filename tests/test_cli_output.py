@@ -71,3 +71,61 @@ def test_a_typo_in_the_project_file_is_caught_naming_the_file(
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and str(project) in lines[0] and key in lines[0], lines
     assert not (isolated_config / clips(frames=3).stem).exists()  # nothing written
+
+
+def every_command():
+    from vfx_ingest.cli import COMMANDS, load_command
+
+    for name in COMMANDS:
+        command = load_command(name)
+        yield (name,), command
+        for sub, subcommand in getattr(command, "commands", {}).items():
+            yield (name, sub), subcommand
+
+
+def test_help_has_no_placeholders_for_flags_braces_or_parenthesised_defaults(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    for path, command in every_command():
+        text = cli(*path, "--help").stdout
+        usage = text.split("Usage:")[1].splitlines()[0]
+        assert "{" not in usage, (path, usage)
+        for wrong in ("<bool>", "[default: ("):
+            assert wrong not in text, (path, wrong)
+        for param in command.params:
+            if param.param_type_name == "argument":
+                shown = param.name.upper() if param.required else f"[{param.name.upper()}]"
+                assert shown in usage, (path, usage)
+
+
+def test_group_help_ends_with_examples(cli):
+    groups = [path for path, command in every_command() if getattr(command, "commands", None)]
+    assert groups
+    for path in groups:
+        text = cli(*path, "--help").stdout
+        assert "Examples:" in text and f"vfx-ingest {path[0]} " in text.split("Examples:")[1]
+
+
+def test_stage_and_backend_options_list_the_registries():
+    from vfx_ingest.backends import BACKENDS
+    from vfx_ingest.stages import REGISTRY
+
+    seen = []
+    for path, command in every_command():
+        for param in command.params:
+            if "--stages" in param.opts:
+                assert all(name in param.help for name in REGISTRY), (path, param.help)
+                seen.append(path)
+            if "--backend" in param.opts:
+                assert all(name in param.help for name in BACKENDS), (path, param.help)
+                seen.append(path)
+    assert {("run",), ("cost",), ("models", "sync")} <= set(seen)
+
+
+def test_quality_explains_its_presets_itself():
+    from vfx_ingest.camera.presets import PRESETS
+    from vfx_ingest.stages.camera import CameraParams
+
+    text = CameraParams.model_fields["quality"].description
+    assert "README" not in text
+    for name, preset in PRESETS.items():
+        assert name in text and str(preset.max_features) in text

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from .help import stage_choices
 from .output import errors_to_exit_codes
 
 if TYPE_CHECKING:
@@ -95,7 +96,8 @@ def _size(entry: ModelEntry, location: Location | None) -> int | None:
 def sync(
     ids: Annotated[list[str] | None, IDS] = None,
     stages: Annotated[
-        str | None, typer.Option("--stages", "-s", help="Default models of these stages.")
+        str | None,
+        typer.Option("--stages", "-s", help=f"Default models of these stages ({stage_choices()})."),
     ] = None,
     everything: Annotated[bool, typer.Option("--all", help="Every model in the registry.")] = False,
     locked: Annotated[

@@ -19,6 +19,7 @@ import typer
 
 from ..stages import REGISTRY
 from ..stages.base import StageSpec
+from .help import backend_choices, stage_choices
 from .output import errors_to_exit_codes
 
 app = typer.Typer(add_completion=False)
@@ -66,11 +67,13 @@ def stage_options() -> dict[str, tuple[str, str, inspect.Parameter]]:
         panel = f"{spec.name.capitalize()} options"
         for field, info in spec.params.model_fields.items():
             default = info.get_default(call_default_factory=True)
+            shown = "" if default is None or default is False else f" \\[default: {default}]"
             option = typer.Option(
                 option_flag(spec, field),
-                help=info.description,
+                # The default in the text: the option's own default is None ("not given").
+                help=f"{info.description}{shown}",
                 rich_help_panel=panel,
-                show_default=str(default) if default is not None else False,
+                show_default=False,
             )
             name = f"{spec.name}__{field}"
             options[name] = (
@@ -90,12 +93,19 @@ def run(
     clip: Annotated[Path, typer.Argument(help="The clip to ingest (mp4, mov, mkv...).")],
     stages: Annotated[
         str | None,
-        typer.Option("--stages", "-s", help="Comma-separated stages (default from config)."),
+        typer.Option(
+            "--stages",
+            "-s",
+            help=f"Comma-separated stages: {stage_choices()} (default from config).",
+        ),
     ] = None,
     shot: Annotated[
         Path | None, typer.Option("--shot", help="Shot folder (default: ./<clip name>).")
     ] = None,
-    backend: Annotated[str | None, typer.Option("--backend", "-b", help="Where to run.")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option("--backend", "-b", help=f"Where to run: {backend_choices()}."),
+    ] = None,
     device: Annotated[
         Literal["auto", "cpu", "cuda"] | None,
         typer.Option("--device", help="Local device for GPU-capable stages."),
