@@ -129,3 +129,67 @@ def test_quality_explains_its_presets_itself():
     assert "README" not in text
     for name, preset in PRESETS.items():
         assert name in text and str(preset.max_features) in text
+
+
+def natural_width(renderable) -> int:
+    """The width a renderable takes when nothing limits it: at most 80 means that in an
+    80-column terminal no cell wraps."""
+    from rich.console import Console
+
+    return Console(width=400).measure(renderable).maximum
+
+
+def test_stages_status_and_cost_tables_fit_80_columns(cli, clips, tmp_path):
+    from vfx_ingest.cli.tables import estimate_footer, estimate_table, stages_table, status_table
+    from vfx_ingest.config import load_settings
+    from vfx_ingest.cost.estimate import ClipPlan, Estimator
+    from vfx_ingest.manifest import Manifest
+    from vfx_ingest.stages import REGISTRY, with_dependencies
+
+    stages = stages_table(REGISTRY.values())
+    assert natural_width(stages.renderables[0]) <= 80
+    texts = [str(line) for line in stages.renderables[1:]]
+    assert all(f"{name}: {spec.summary}" in texts for name, spec in REGISTRY.items())
+
+    shot = tmp_path / "shot"
+    assert cli("run", clips(frames=3), "--shot", shot).exit_code == 0
+    manifest = Manifest.model_validate_json((shot / "shot.json").read_text())
+    record = manifest.stages["ingest"]
+    record.error = "a long error message that would have made the note column wrap " * 2
+    status = status_table(manifest, shot)
+    assert natural_width(status.renderables[0]) <= 80
+    assert any(record.error in str(line) for line in status.renderables[1:])
+
+    settings = load_settings(cost={"history_db": tmp_path / "history.sqlite"})
+    specs = with_dependencies(["depth"])
+    plan = ClipPlan(
+        clip="clip.mp4", source_bytes=10**6, frames=96, width=640, height=360,
+        stages=[s.name for s in specs],
+    )  # fmt: skip
+    report = Estimator(settings).report(plan, specs)
+    assert len(report.rows) > 10
+    assert natural_width(estimate_table(report)) <= 80
+    footer = estimate_footer(report, settings.cost.stale_after_days)
+    assert sum(line.startswith(("cheapest: ", "fastest: ")) for line in footer) == 2
+
+
+def test_models_list_shows_sizes_from_the_lock_or_an_estimate(cli, isolated_config):
+    from vfx_ingest.models.registry import load_registry
+    from vfx_ingest.stages import REGISTRY
+
+    listed = {m["id"]: m for m in cli.json_lines(cli("models", "list", "--json").stdout)}
+    defaults = [m for m in listed.values() if m["default"] and m["stage"] in REGISTRY]
+    assert defaults and all(m["size"] and m["size_from"] == "estimate" for m in defaults)
+    # vda-small's description states 28.4M parameters: a float32 checkpoint of about that.
+    assert listed["vda-small"]["size"] == pytest.approx(28.4e6 * 4, rel=1e-6)
+    entry = load_registry().get("vda-small")
+    files = {f.path: {"sha256": "0" * 64, "bytes": 116_123_456} for f in entry.files}
+    lock = {
+        "schema_version": 1,
+        "models": {"vda-small": {"source": "test", "files": files, "digest": "x"}},
+    }
+    (isolated_config / "models.lock").write_text(json.dumps(lock))
+    listed = {m["id"]: m for m in cli.json_lines(cli("models", "list", "--json").stdout)}
+    assert (listed["vda-small"]["size"], listed["vda-small"]["size_from"]) == (116_123_456, "lock")
+    table = cli("models", "list").stdout
+    assert "116.1 MB" in table and "?" not in table

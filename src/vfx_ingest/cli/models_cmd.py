@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..backends.modal.seam import VolumeCalls
     from ..config import Settings
     from ..models.registry import ModelEntry, Registry
-    from ..models.store import Location, Store
+    from ..models.store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -58,27 +58,21 @@ def list_(
         _, registry, store = _context()
         entries = [m for m in registry.models.values() if stage in (None, m.stage)]
         found = {m.id: store.locate(m) for m in entries}
-        sizes = {m.id: _size(m, found[m.id]) for m in entries}
+        sizes = {m.id: store.size(m, found[m.id]) for m in entries}
         if as_json:
             for m in entries:
                 location = found[m.id]
                 emit_json(
                     {
                         **m.model_dump(mode="json", exclude={"instructions"}),
-                        "size": sizes[m.id],
+                        "size": size.bytes if (size := sizes[m.id]) else None,
+                        "size_from": size.origin if size else None,
                         "cached": str(location.folder) if location else None,
                     }
                 )
             return
         folders = {k: v.folder if v else None for k, v in found.items()}
         out.print(models_table(entries, folders, sizes))
-
-
-def _size(entry: ModelEntry, location: Location | None) -> int | None:
-    """Bytes: published, else as cached here; None when neither is known."""
-    if entry.size is not None or location is None:
-        return entry.size
-    return sum((location.folder / f.path).stat().st_size for f in entry.files)
 
 
 @app.command(

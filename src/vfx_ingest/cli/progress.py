@@ -22,6 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from ..camera.cameras_json import quality_line
 from ..job import Event, ProgressEvent, StageEvent
 from ..manifest import StageRecord
 from .output import emit_json, err
@@ -39,6 +40,8 @@ def _summary(record: StageRecord | None, *, cached: bool) -> str:
         parts.append(
             f"made in {record.wall_s:.1f} s earlier" if cached else f"{record.wall_s:.1f} s"
         )
+    if quality := quality_line(record.stats):  # a camera solve: how good it is
+        parts.append(quality)
     return f" ({', '.join(parts)})" if parts else ""
 
 
@@ -87,12 +90,18 @@ class HumanProgress(LiveDisplay):
                 self._transfer(event)
                 return
             # A stage's "note: ..." (e.g. a non-commercial licence) is worth a line of its own.
-            if event.message.startswith("note: ") and not self.quiet:
+            note = event.message.startswith("note: ")
+            if note and not self.quiet:
                 line = escape(f"{event.stage}: {event.message}")
                 self.progress.console.print(f"[yellow]{line}[/]")
             task = self.tasks.get(event.stage)
             if task is not None:
-                amount = f"{event.done}/{event.total} frames"
+                # A stage's phase ("registering 40/96") when it says one, else its frames.
+                amount = (
+                    event.message
+                    if event.message and not note
+                    else f"{event.done}/{event.total} frames"
+                )
                 self.progress.update(
                     task, completed=event.done, total=event.total or None, amount=amount
                 )
