@@ -193,3 +193,26 @@ def test_models_list_shows_sizes_from_the_lock_or_an_estimate(cli, isolated_conf
     assert (listed["vda-small"]["size"], listed["vda-small"]["size_from"]) == (116_123_456, "lock")
     table = cli("models", "list").stdout
     assert "116.1 MB" in table and "?" not in table
+
+
+def test_camera_progress_goes_forward_through_named_phases(solved_shot, cli):
+    events = [
+        e
+        for e in cli.json_lines(solved_shot.result.stdout)
+        if e["type"] == "progress" and e["stage"] == "camera"
+    ]
+    done = [e["done"] for e in events]
+    assert len(events) > 2 and done == sorted(done)  # never drops back between phases
+    assert len({e["total"] for e in events}) == 1 and done[-1] == events[-1]["total"]
+    assert events[0]["message"].startswith("features ") and events[-1]["message"] == "solved"
+
+
+def test_done_line_and_status_show_the_solves_quality(solved_shot, cli):
+    quality = r"19/20 frames registered, reprojection error \d+\.\d\d px, focal 28\.0 mm"
+    again = cli("run", solved_shot.clip, *solved_shot.options)  # cached: the same record
+    assert again.exit_code == 0, again.stderr
+    assert re.search(
+        rf"camera: cached \(1001-1020, made in [\d.]+ s earlier, {quality}", again.stderr
+    )
+    status = cli("status", solved_shot.shot)
+    assert re.search(rf"camera solve: {quality} \(fixed\)", status.stdout), status.stdout
