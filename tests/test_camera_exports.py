@@ -453,3 +453,73 @@ def test_export_out_elsewhere_names_files_that_resolve_from_there(solved_shot, c
         for frame in data["frames"]:
             assert (out / frame["file_path"]).is_file(), frame["file_path"]
             assert not frame["file_path"].startswith("/")  # same drive: relative
+
+
+# ------------------------------------------------------------------------------------------
+# Blender (docs/camera.md): the PLY imported with forward -Z and up Y lines up with
+# camera.usda as Blender's USD importer places it (a Y-up stage turned Z-up, unit scale
+# applied); with the PLY importer's own defaults (forward Y, up Z) it does not.
+
+
+def blender_axis_conversion(forward: str, up: str) -> np.ndarray:
+    """Blender's `axis_conversion(from_forward, from_up)` into its own axes (forward Y,
+    up Z), rebuilt here: the file's forward goes to Y, its up to Z, right-handed."""
+    axes = {"X": [1, 0, 0], "Y": [0, 1, 0], "Z": [0, 0, 1]}
+
+    def vector(name: str) -> np.ndarray:
+        return -np.array(axes[name[1]], float) if name[0] == "-" else np.array(axes[name], float)
+
+    f, u = vector(forward), vector(up)
+    source = np.stack([np.cross(f, u), f, u], 1)  # the file's right, forward, up
+    return np.eye(3) @ np.linalg.inv(source)  # ... onto Blender's X, Y, Z
+
+
+def documented_blender_axes() -> tuple[str, str]:
+    """The PLY import axes docs/camera.md tells Blender users to set."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "camera.md").read_text()
+    found = re.search(r"Stanford PLY with Forward `(-?[XYZ])`, Up `(-?[XYZ])`", doc)
+    assert found, "docs/camera.md gives no PLY import axes for Blender"
+    return found.group(1), found.group(2)
+
+
+def test_docs_tell_blender_and_nuke_users_the_settings_that_line_up():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "camera.md").read_text()
+    assert documented_blender_axes() == ("-Z", "Y")
+    assert doc.count("ZXY") >= 2  # the .chan's rotation order, for Nuke and for Blender
+
+
+@pytest.mark.parametrize("documented", [True, False])
+def test_blender_ply_import_axes_line_up_with_the_usd_camera(solved_shot, solve, documented):
+    from pxr import Usd, UsdGeom
+
+    # The axes the docs give, and the importer's defaults (forward Y, up Z) for contrast.
+    forward, up = documented_blender_axes() if documented else ("Y", "Z")
+    lines_up = documented
+    doc, _, pinhole, _ = solve
+    points = read_ply((solved_shot.camera / "points.ply").read_bytes())
+    in_blender = points @ blender_axis_conversion(forward, up).T
+    stage = Usd.Stage.Open(str(solved_shot.camera / "camera.usda"))
+    assert UsdGeom.GetStageUpAxis(stage) == UsdGeom.Tokens.y
+    to_z_up = np.diag([1.0, 1.0, 1.0, 1.0])
+    to_z_up[:3, :3] = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]  # +90 degrees about X
+    metres = UsdGeom.GetStageMetersPerUnit(stage)
+    camera = UsdGeom.Camera(stage.GetPrimAtPath("/World/camera"))
+    errors = []
+    for entry in doc.frames[:: len(doc.frames) // 4]:
+        world = np.array(camera.ComputeLocalToWorldTransform(Usd.TimeCode(entry.frame))).T
+        world[:3, 3] *= metres
+        world = to_z_up @ world
+        cam = (in_blender - world[:3, 3]) @ world[:3, :3]  # Blender cameras look down -Z
+        front = -cam[:, 2] > 0.1
+        u = pinhole.focal_length_x * cam[:, 0] / -cam[:, 2] + pinhole.principal_point_x
+        v = -pinhole.focal_length_y * cam[:, 1] / -cam[:, 2] + pinhole.principal_point_y
+        expected, seen = colmap_pixels(pinhole, np.array(entry.c2w), points)
+        if not np.array_equal(front, seen):
+            errors.append(np.inf)
+            continue
+        errors.append(np.abs(np.stack([u, v], 1)[front] - expected).max())
+    assert bool(max(errors) < PIXEL_TOLERANCE) == lines_up, errors
