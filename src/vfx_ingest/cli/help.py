@@ -48,11 +48,11 @@ def polish(command: Any) -> Any:
         for sub in subcommands.values():
             polish(sub)
         if not command.epilog:
-            command.epilog = _examples(command.name, subcommands.values())
+            command.epilog = _examples(subcommands.values())
     return command
 
 
-def _examples(group: str, subcommands: Any) -> str:
+def _examples(subcommands: Any) -> str:
     lines = []
     for sub in subcommands:
         for line in (sub.epilog or "").splitlines():

@@ -50,13 +50,12 @@ def stages_table(specs: Iterable[StageSpec]) -> Group:
         table.add_column(column)
     for spec in specs:
         optional = f" (+ {', '.join(spec.uses)}?)" if spec.uses else ""
-        models = f"{spec.models[0]} +{len(spec.models) - 1}" if len(spec.models) > 1 else ""
         table.add_row(
             spec.name,
             ", ".join(spec.needs) + optional,
             ", ".join(spec.produces),
             spec.device.describe(),
-            models or (spec.models[0] if spec.models else "-"),
+            _first_and_more(spec.models),
             f"overlap {spec.chunking.overlap}" if spec.chunking else "no",
         )
     lines = [Text(f"{spec.name}: {spec.summary}") for spec in specs]
@@ -65,6 +64,13 @@ def stages_table(specs: Iterable[StageSpec]) -> Group:
         Text("(+ x?): used when present; models: `vfx-ingest models list`", style="dim"),
         *lines,
     )
+
+
+def _first_and_more(models: tuple[str, ...]) -> str:
+    """The first (default) model and how many more: `models list` has them all."""
+    if len(models) < 2:
+        return models[0] if models else "-"
+    return f"{models[0]} +{len(models) - 1}"
 
 
 def stage_options_table(spec: StageSpec) -> Table:
