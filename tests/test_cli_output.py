@@ -216,3 +216,19 @@ def test_done_line_and_status_show_the_solves_quality(solved_shot, cli):
     )
     status = cli("status", solved_shot.shot)
     assert re.search(rf"camera solve: {quality} \(fixed\)", status.stdout), status.stdout
+
+
+def test_progress_bar_shows_the_phase_a_stage_names():
+    from vfx_ingest.cli.progress import HumanProgress
+    from vfx_ingest.job import ProgressEvent, StageEvent
+
+    display = HumanProgress()
+    for stage in ("camera", "ingest"):
+        display(StageEvent(stage=stage, status="started"))
+    display(ProgressEvent(stage="camera", done=45, total=80, message="registering 5/20"))
+    display(ProgressEvent(stage="ingest", done=3, total=10))
+    display(ProgressEvent(stage="ingest", done=0, total=10, message="note: a licence"))
+    tasks = {t.description: t for t in display.progress.tasks}
+    assert tasks["camera"].fields["amount"] == "registering 5/20"
+    assert tasks["camera"].completed == 45 and tasks["camera"].total == 80
+    assert tasks["ingest"].fields["amount"] == "0/10 frames"  # a note is not a phase
