@@ -239,10 +239,19 @@ def test_export_regenerates_every_file_byte_for_byte(solved_shot, cli, tmp_path)
         "camera.usda",
         "cameras.json",
         "points.ply",
+        "points_nerfstudio.ply",
         "transforms.json",
     ]
     for name in written:
-        assert (out / name).read_bytes() == (solved_shot.camera / name).read_bytes(), name
+        if name != "transforms.json":  # its image paths lead from `out` to the shot
+            assert (out / name).read_bytes() == (solved_shot.camera / name).read_bytes(), name
+    again, first = (
+        json.loads((f / "transforms.json").read_text()) for f in (out, solved_shot.camera)
+    )
+    for moved, kept in zip(again["frames"], first["frames"], strict=True):
+        resolved = (out / moved.pop("file_path")).resolve()
+        assert resolved == (solved_shot.camera / kept.pop("file_path")).resolve()
+    assert again == first
     piped = cli("export", "camera", solved_shot.shot, "--format", "chan", "--out", "-")
     assert piped.stdout == (solved_shot.camera / "camera.chan").read_text()
 
@@ -370,3 +379,148 @@ def test_transforms_json_lists_masks_and_depth_when_the_shot_has_them(offset_cam
     assert decode_png(files["masks/mask.1001.png"]).min() == 255
     bare = json.loads(nerfstudio.render(shot)["transforms.json"])
     assert all("mask_path" not in f and "depth_file_path" not in f for f in bare["frames"])
+
+
+# ------------------------------------------------------------------------------------------
+# nerfstudio's loader, step by step (nerfstudio 1.1.5, nerfstudio_dataparser.py): frames'
+# `transform_matrix` are oriented and centred (`auto_orient_and_center_poses`, "up" and
+# "poses"), then scaled so the farthest camera is at 1; the ply that `ply_file_path` names
+# is moved by the same orientation and scale, and by nothing else (`applied_transform` is
+# only kept to map outputs back).
+
+
+def read_ply(data: bytes) -> np.ndarray:
+    """The vertices of a binary little-endian PLY with float x, y, z first (parsed here)."""
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    header = data[:end].decode().splitlines()
+    assert header[1] == "format binary_little_endian 1.0"
+    count = int(next(line for line in header if line.startswith("element vertex")).split()[2])
+    sizes = {"float": "<f4", "double": "<f8", "uchar": "u1"}
+    fields = [(line.split()[2], sizes[line.split()[1]]) for line in header if "property" in line]
+    vertices = np.frombuffer(data[end:], np.dtype(fields), count=count)
+    return np.stack([vertices["x"], vertices["y"], vertices["z"]], 1).astype(float)
+
+
+def nerfstudio_load(folder) -> tuple[dict, np.ndarray, np.ndarray]:
+    """What nerfstudio's dataparser hands a model: (intrinsics, camera-to-world (N, 4, 4),
+    points (M, 3)), all in its output world."""
+    meta = json.loads((folder / "transforms.json").read_text())
+    poses = np.array([f["transform_matrix"] for f in meta["frames"]], float)
+    up = poses[:, :3, 1].mean(0)
+    up /= np.linalg.norm(up)
+    # The rotation taking `up` to +z (Rodrigues), then centring on the cameras' mean.
+    v, c = np.cross(up, [0, 0, 1.0]), float(up @ [0, 0, 1.0])
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    rotation = np.eye(3) + vx + vx @ vx / (1 + c)
+    transform = np.eye(4)
+    transform[:3, :3] = rotation
+    transform[:3, 3] = -rotation @ poses[:, :3, 3].mean(0)
+    poses = transform @ poses
+    scale = 1.0 / np.abs(poses[:, :3, 3]).max()
+    poses[:, :3, 3] *= scale
+    points = read_ply((folder / meta["ply_file_path"]).read_bytes())
+    points = (np.c_[points, np.ones(len(points))] @ transform.T)[:, :3] * scale
+    return meta, poses, points
+
+
+def test_nerfstudio_loader_puts_the_points_in_front_of_the_cameras(offset_camera, tmp_path):
+    from vfx_ingest.camera.exports import render_all
+
+    shot, camera, poses, points = offset_camera
+    for rel, data in render_all(shot).items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    meta, loaded, moved = nerfstudio_load(tmp_path)
+    assert len(moved) == len(points)
+    landed = 0
+    for c2w_gl, c2w in zip(loaded, poses, strict=True):
+        cam = (moved - c2w_gl[:3, 3]) @ c2w_gl[:3, :3]  # OpenGL camera: looking down -z
+        front = -cam[:, 2] > 0.1
+        u = meta["fl_x"] * cam[front, 0] / -cam[front, 2] + meta["cx"]
+        v = -meta["fl_y"] * cam[front, 1] / -cam[front, 2] + meta["cy"]
+        expected, seen = colmap_pixels(camera, c2w, points)
+        assert np.array_equal(front, seen)
+        np.testing.assert_allclose(np.stack([u, v], 1), expected, atol=1e-3)
+        landed += int(((u >= 0) & (u < meta["w"]) & (v >= 0) & (v < meta["h"])).sum())
+    assert landed > len(points)  # most points are seen, by more than one camera
+
+
+def test_export_out_elsewhere_names_files_that_resolve_from_there(solved_shot, cli, tmp_path):
+    for out in (tmp_path / "deep" / "cams", solved_shot.shot):
+        result = cli("export", "camera", solved_shot.shot, "--format", "nerfstudio", "--out", out)
+        assert result.exit_code == 0, result.stderr
+        data = json.loads((out / "transforms.json").read_text())
+        assert data["frames"] and (out / data["ply_file_path"]).is_file()
+        for frame in data["frames"]:
+            assert (out / frame["file_path"]).is_file(), frame["file_path"]
+            assert not frame["file_path"].startswith("/")  # same drive: relative
+
+
+# ------------------------------------------------------------------------------------------
+# Blender (docs/camera.md): the PLY imported with forward -Z and up Y lines up with
+# camera.usda as Blender's USD importer places it (a Y-up stage turned Z-up, unit scale
+# applied); with the PLY importer's own defaults (forward Y, up Z) it does not.
+
+
+def blender_axis_conversion(forward: str, up: str) -> np.ndarray:
+    """Blender's `axis_conversion(from_forward, from_up)` into its own axes (forward Y,
+    up Z), rebuilt here: the file's forward goes to Y, its up to Z, right-handed."""
+    axes = {"X": [1, 0, 0], "Y": [0, 1, 0], "Z": [0, 0, 1]}
+
+    def vector(name: str) -> np.ndarray:
+        return -np.array(axes[name[1]], float) if name[0] == "-" else np.array(axes[name], float)
+
+    f, u = vector(forward), vector(up)
+    source = np.stack([np.cross(f, u), f, u], 1)  # the file's right, forward, up
+    return np.eye(3) @ np.linalg.inv(source)  # ... onto Blender's X, Y, Z
+
+
+def documented_blender_axes() -> tuple[str, str]:
+    """The PLY import axes docs/camera.md tells Blender users to set."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "camera.md").read_text()
+    found = re.search(r"Stanford PLY with Forward `(-?[XYZ])`, Up `(-?[XYZ])`", doc)
+    assert found, "docs/camera.md gives no PLY import axes for Blender"
+    return found.group(1), found.group(2)
+
+
+def test_docs_tell_blender_and_nuke_users_the_settings_that_line_up():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "camera.md").read_text()
+    assert documented_blender_axes() == ("-Z", "Y")
+    assert doc.count("ZXY") >= 2  # the .chan's rotation order, for Nuke and for Blender
+
+
+@pytest.mark.parametrize("documented", [True, False])
+def test_blender_ply_import_axes_line_up_with_the_usd_camera(solved_shot, solve, documented):
+    from pxr import Usd, UsdGeom
+
+    # The axes the docs give, and the importer's defaults (forward Y, up Z) for contrast.
+    forward, up = documented_blender_axes() if documented else ("Y", "Z")
+    lines_up = documented
+    doc, _, pinhole, _ = solve
+    points = read_ply((solved_shot.camera / "points.ply").read_bytes())
+    in_blender = points @ blender_axis_conversion(forward, up).T
+    stage = Usd.Stage.Open(str(solved_shot.camera / "camera.usda"))
+    assert UsdGeom.GetStageUpAxis(stage) == UsdGeom.Tokens.y
+    to_z_up = np.diag([1.0, 1.0, 1.0, 1.0])
+    to_z_up[:3, :3] = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]  # +90 degrees about X
+    metres = UsdGeom.GetStageMetersPerUnit(stage)
+    camera = UsdGeom.Camera(stage.GetPrimAtPath("/World/camera"))
+    errors = []
+    for entry in doc.frames[:: len(doc.frames) // 4]:
+        world = np.array(camera.ComputeLocalToWorldTransform(Usd.TimeCode(entry.frame))).T
+        world[:3, 3] *= metres
+        world = to_z_up @ world
+        cam = (in_blender - world[:3, 3]) @ world[:3, :3]  # Blender cameras look down -Z
+        front = -cam[:, 2] > 0.1
+        u = pinhole.focal_length_x * cam[:, 0] / -cam[:, 2] + pinhole.principal_point_x
+        v = -pinhole.focal_length_y * cam[:, 1] / -cam[:, 2] + pinhole.principal_point_y
+        expected, seen = colmap_pixels(pinhole, np.array(entry.c2w), points)
+        if not np.array_equal(front, seen):
+            errors.append(np.inf)
+            continue
+        errors.append(np.abs(np.stack([u, v], 1)[front] - expected).max())
+    assert bool(max(errors) < PIXEL_TOLERANCE) == lines_up, errors

@@ -109,7 +109,8 @@ def test_single_pass_writes_float_exr_frames_with_attributes(single_pass: tuple)
     folder, result, events = single_pass
     assert sorted(p.name for p in folder.glob("*.exr")) == [f"depth.{n}.exr" for n in NUMBERS]
     channels, header = read_exr(folder / "depth.1001.exr")
-    assert list(channels) == ["Z"]
+    assert sorted(channels) == ["Y", "Z"]  # Z for compositors, Y for viewers (Blender)
+    assert np.array_equal(channels["Y"], channels["Z"])
     assert channels["Z"].dtype == np.float32 and channels["Z"].shape == (SIZE[1], SIZE[0])
     assert "ZIP" in str(header["compression"])
     assert header["vfxingest/values"] == "relative_disparity"

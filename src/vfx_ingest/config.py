@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from pydantic_settings import (
 
 from .errors import BadInput
 from .paths import find_project_file
+from .sections import Section
 
 APP_NAME = "vfx-ingest"
 ENV_PREFIX = "VFX_INGEST_"
@@ -54,7 +56,7 @@ def default_history_db() -> Path:
     return user_data_path(APP_NAME) / "history.sqlite"
 
 
-class S3Settings(BaseModel):
+class S3Settings(Section):
     bucket: str | None = Field(None, description="Bucket for uploads and results.")
     endpoint_url: str | None = Field(None, description="S3-compatible endpoint (R2, MinIO...).")
     region: str | None = Field(None, description="Region name.")
@@ -74,7 +76,7 @@ class S3Settings(BaseModel):
     )
 
 
-class CostSettings(BaseModel):
+class CostSettings(Section):
     history_db: Path = Field(
         default_factory=default_history_db,
         description="SQLite record of your runs, which calibrates estimates.",
@@ -301,7 +303,35 @@ def _origin_of(key: str, overrides: dict[str, Any]) -> str:
     for label, values in _source_values(overrides):
         if key in values or any(k.startswith(f"{key}.") for k in values):
             return label
+        if key.startswith("params."):  # [params.<stage>] tables are kept whole
+            stage, _, field = key.removeprefix("params.").partition(".")
+            table = values.get("params", {}).get(stage)
+            if isinstance(table, dict) and (not field or field in table):
+                return label
     return "defaults"
+
+
+def check_stage_params(settings: Settings, params: Mapping[str, type[BaseModel]]) -> None:
+    """Every ``[params.<stage>]`` names a stage of ``params`` (stage -> its params model)
+    and only options that stage has; BadInput naming the file (or variable) otherwise."""
+    for stage, values in settings.params.items():
+        model = params.get(stage)
+        if model is None:
+            raise BadInput(
+                f"invalid setting params.{stage}: no stage is called {stage!r}",
+                where=_origin_of(f"params.{stage}", {}),
+                fix=f"Stages: {', '.join(params)}",
+            )
+        try:
+            model.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(["params", stage, *(str(p) for p in first["loc"])])
+            raise BadInput(
+                f"invalid setting {key}: {first['msg']}",
+                where=_origin_of(key, {}),
+                fix=f"See `vfx-ingest stages {stage}` for its options",
+            ) from exc
 
 
 def _source_values(overrides: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

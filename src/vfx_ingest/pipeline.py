@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, ValidationError
 
 from .backends import backend_class, get_backend, with_run_options
-from .config import Settings
+from .config import Settings, check_stage_params
 from .digest import FileDigest, file_digest
 from .errors import BadInput, StageFailed
 from .job import Device, Event, Job, JobResult, ModelRef, StageEvent, StageRequest
 from .manifest import PriceUsed, SourceFile
 from .shot import ShotFolder
-from .stages import with_dependencies
+from .stages import REGISTRY, with_dependencies
 from .stages.base import Cancelled, StageParams, StageSpec
 from .worker import EventFn
 
@@ -70,6 +70,7 @@ def plan(request: RunRequest, settings: Settings) -> Job:
     from .io.probe import probe
 
     clip = request.clip.expanduser()
+    check_stage_params(settings, {name: spec.params for name, spec in REGISTRY.items()})
     specs = with_dependencies(request.stages or settings.stages)
     unknown = set(request.params) - {s.name for s in specs}
     if unknown:

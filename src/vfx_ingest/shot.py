@@ -6,10 +6,15 @@
 <shot>/.staging/...       stage outputs being written; moved into place when complete
 <shot>/.vfx-ingest.lock   held by the process working on the shot
 ```
+
+Neither of the last two outlives a run that finished: an empty ``.staging/`` and the lock
+file are removed when the lock is released (a failed or interrupted run's staging stays,
+for the next run to resume).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -134,30 +139,38 @@ class ShotFolder:
         The lock file names the holder (pid and host). Taking it first repairs what a
         stopped run left half done: a pass swap interrupted between its renames."""
         path = self.root / LOCK_NAME
-        with path.open("a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
+        while True:
+            with path.open("a+") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError as exc:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise ShotBusy(
+                        f"the shot is in use by {holder}",
+                        where=str(self.root),
+                        fix="Wait for that run to finish or pick another --shot",
+                    ) from exc
+                if not _same_file(path, handle.fileno()):
+                    continue  # its holder removed it between our open and our lock: again
                 handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                raise ShotBusy(
-                    f"the shot is in use by {holder}",
-                    where=str(self.root),
-                    fix="Wait for that run to finish or pick another --shot",
-                ) from exc
-            handle.seek(0)
-            handle.truncate()
-            pid, host = this_process()
-            handle.write(f"pid {pid} on {host}")
-            handle.flush()
-            try:
-                atomic.finish_swaps(self.root)
-                self._reserve_space()
-                yield
-            finally:
-                (self.root / RESERVE_NAME).unlink(missing_ok=True)
-                handle.truncate(0)
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.truncate()
+                pid, host = this_process()
+                handle.write(f"pid {pid} on {host}")
+                handle.flush()
+                try:
+                    atomic.finish_swaps(self.root)
+                    self._reserve_space()
+                    yield
+                finally:
+                    (self.root / RESERVE_NAME).unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):  # not empty: a run to resume
+                        (self.root / STAGING_NAME).rmdir()
+                    # Removed while still held, so a waiting process never locks a file
+                    # that is no longer the shot's lock (it checks, above).
+                    path.unlink(missing_ok=True)
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                return
 
     def holder(self) -> str | None:
         """Who holds the shot's lock ("pid 12 on host"), or None when no process does."""
@@ -208,3 +221,10 @@ def _who(record: StageRecord) -> str:
 def this_process() -> tuple[int, str]:
     """(pid, host) of this process, as records and the lock name it."""
     return os.getpid(), socket.gethostname()
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        return path.stat().st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False

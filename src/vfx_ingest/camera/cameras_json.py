@@ -100,6 +100,7 @@ class SolveStats(_Strict):
     scale: str = Field(description="How the scale was set.")
     units: str = Field(description="'meters' or 'solver units'.")
     sensor_width_mm: float
+    focal_mm: float | None = Field(None, description="Solved focal length, mm on that back.")
     sensor: str = Field(description="Where the sensor width comes from.")
     sift: str = Field(description="cpu or cuda")
     warnings: list[str] = Field(default_factory=list, description="What to check in the solve.")
@@ -190,3 +191,19 @@ def frame_cameras(
         FrameCamera(frame=n, c2w=m.tolist(), solved=bool(ok), reprojection_error=e)
         for n, m, ok, e in zip(numbers, c2w, solved, errors, strict=True)
     ]
+
+
+def quality_line(stats: dict[str, Any]) -> str:
+    """How good a camera solve is, in a line, from the camera record's stats ("" for any
+    other stage's stats): frames registered, reprojection error, focal length."""
+    try:
+        solve = SolveStats.model_validate(stats)
+    except ValidationError:
+        return ""
+    parts = [
+        f"{solve.registered}/{solve.frames} frames registered",
+        f"reprojection error {solve.mean_reprojection_error:.2f} px",
+    ]
+    if solve.focal_mm is not None:
+        parts.append(f"focal {solve.focal_mm:.1f} mm ({solve.focal})")
+    return ", ".join(parts)

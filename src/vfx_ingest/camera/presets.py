@@ -61,3 +61,11 @@ PRESETS: dict[str, Preset] = {
         ba_iterations=25,
     ),
 }
+
+
+def describe() -> str:
+    """The presets in a line, for ``--quality``'s help."""
+    (first, a), *rest = PRESETS.items()
+    parts = [f"{first} ({a.max_features} features a frame, keyframes at most {a.max_gap} apart)"]
+    parts += [f"{name} ({p.max_features}, {p.max_gap})" for name, p in rest]
+    return f"Speed against accuracy: {', '.join(parts)}; each step also matches more frames"

@@ -47,6 +47,9 @@ class ShotCamera:
     reconstruction: pycolmap.Reconstruction
     depth: list[str] | None = None  # shot-relative depth file of each frame, when present
     roto: list[Path] | None = None  # roto label folders (absolute), when present
+    # Path from the folder the exports are written to back to the shot folder ("../" for
+    # the shot's own camera/), so the files they name resolve from where they are.
+    shot_prefix: str = "../"
 
     @property
     def camera(self) -> pycolmap.Camera:
@@ -88,6 +91,13 @@ class ShotCamera:
     @property
     def metric(self) -> bool:
         return self.stats.units == "meters"
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sparse points (N, 3), in point id order, and their 8-bit colours (N, 3)."""
+        points = [self.reconstruction.points3D[i] for i in sorted(self.reconstruction.points3D)]
+        xyz = np.array([p.xyz for p in points], float).reshape(-1, 3)
+        rgb = np.array([p.color for p in points], np.uint8).reshape(-1, 3)
+        return xyz, rgb
 
     def to_doc(self) -> CamerasDoc:
         stats = self.stats

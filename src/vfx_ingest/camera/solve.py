@@ -67,6 +67,22 @@ class Solved:
 
 
 Progress = Callable[[int, int, str], None]
+PHASES = ("features", "matching", "mapping", "registration")
+
+
+class _Phases:
+    """The solve's progress as one count that only grows: each phase fills its own part of
+    the bar (the frame count, once per phase), and the message says which phase it is."""
+
+    def __init__(self, progress: Progress, frames: int) -> None:
+        self.progress, self.frames = progress, frames
+        self.total = len(PHASES) * frames
+
+    def __call__(self, phase: str, done: int, message: str) -> None:
+        self.progress(PHASES.index(phase) * self.frames + done, self.total, message)
+
+    def finish(self) -> None:
+        self.progress(self.total, self.total, "solved")
 
 
 class CouldNotSolve(StageFailed):
@@ -80,6 +96,7 @@ def solve(request: SolveRequest, progress: Progress) -> Solved:
     work.mkdir(parents=True, exist_ok=True)
     database = work / "database.db"
     names, total = request.names, len(request.names)
+    phase = _Phases(progress, total)
     timings: dict[str, float] = {}
     intrinsics = mapping.Intrinsics(
         refine_focal=request.focal_px is None or request.refine_focal,
@@ -97,7 +114,7 @@ def solve(request: SolveRequest, progress: Progress) -> Solved:
             camera_id,
             preset,
             mask_dir=request.mask_dir,
-            on_progress=lambda done: progress(done, total, "extracting features"),
+            on_progress=lambda done: phase("features", done, f"features {done}/{total}"),
         )
         found = Features(database, names)
     counts = [len(k) for k in found.keypoints]
@@ -110,14 +127,14 @@ def solve(request: SolveRequest, progress: Progress) -> Solved:
         )
 
     with _timed(timings, "matching"):
-        progress(0, total, "matching consecutive frames")
+        phase("matching", 0, "matching consecutive frames")
         consecutive = [(names[i], names[i + 1]) for i in range(total - 1)]
         pairs = match_pairs(database, consecutive, work, "consecutive")
         links = found.inlier_matches([(i, i + 1) for i in range(total - 1)])
         chosen = keyframes.choose(
             found.keypoints, [links[(i, i + 1)] for i in range(total - 1)], request.width, preset
         )
-        progress(0, total, f"matching {len(chosen)} keyframes")
+        phase("matching", total // 2, f"matching {len(chosen)} keyframes")
         window = _windows([names[i] for i in chosen], preset.overlap)
         loop_pairs = loops.candidates(found.descriptors(chosen), preset.overlap, preset.loops)
         anchor_pairs = anchors(chosen, total, preset.anchors)
@@ -129,7 +146,7 @@ def solve(request: SolveRequest, progress: Progress) -> Solved:
         )
 
     with _timed(timings, "mapping"):
-        progress(0, total, f"mapping {len(chosen)} keyframes")
+        phase("mapping", 0, f"mapping {len(chosen)} keyframes")
         model = mapping.map_keyframes(
             database, request.image_dir, [names[i] for i in chosen], request.mapper,
             intrinsics, work,
@@ -139,7 +156,7 @@ def solve(request: SolveRequest, progress: Progress) -> Solved:
             # sequentially, as COLMAP on its own would (slower, but it may find a start).
             log.info("keyframe map failed; mapping every frame")
             chosen = list(range(total))
-            progress(0, total, f"mapping all {total} frames")
+            phase("mapping", total // 2, f"mapping all {total} frames")
             pairs += match_pairs(database, _windows(names, preset.overlap), work, "all")
             model = mapping.map_keyframes(
                 database, request.image_dir, names, request.mapper, intrinsics, work
@@ -164,7 +181,7 @@ def solve(request: SolveRequest, progress: Progress) -> Solved:
             names,
             intrinsics,
             preset,
-            on_registered=lambda count: progress(count, total, "registering frames"),
+            on_registered=lambda n: phase("registration", n, f"registering {n}/{total}"),
         )
         registered = model.num_reg_images()
         if registered < MIN_REGISTERED_SHARE * total:
@@ -180,7 +197,7 @@ def solve(request: SolveRequest, progress: Progress) -> Solved:
         points = np.array([p.xyz for p in model.points3D.values()])
         orientation = orient.orient(c2w, numbers, points, request.up, request.scale)
         model.transform(orientation.new_from_old)
-    progress(total, total, "solved")
+    phase.finish()
     return Solved(
         reconstruction=model,
         keyframes=[request.frames[i] for i in chosen],

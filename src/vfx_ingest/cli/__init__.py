@@ -120,8 +120,10 @@ def _is_click_error(exc: BaseException) -> bool:
 
 
 def load_command(name: str) -> Any:
+    from .help import polish
+
     module = importlib.import_module(COMMANDS[name][0])
-    return typer.main.get_command(module.app)
+    return polish(typer.main.get_command(module.app))
 
 
 def _version(value: bool) -> None:

@@ -24,11 +24,14 @@ def show(
 ) -> None:
     """Every setting, its value and its source; secrets are never shown."""
     with errors_to_exit_codes(as_json=as_json):
-        from ..config import explain, load_settings
+        from ..config import check_stage_params, explain, load_settings
+        from ..stages import REGISTRY
         from .output import emit_json, out
         from .tables import settings_table
 
-        rows = explain(load_settings())
+        settings = load_settings()
+        check_stage_params(settings, {name: spec.params for name, spec in REGISTRY.items()})
+        rows = explain(settings)
         if as_json:
             emit_json({row.key: {"value": row.value, "source": row.source} for row in rows})
         else:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from ..backends import BACKENDS, with_hook
+from .help import backend_choices, stage_choices
 from .output import errors_to_exit_codes
 from .run_cmd import given_params, with_stage_options
 
@@ -50,11 +51,19 @@ def cost(
     ] = None,
     stages: Annotated[
         str | None,
-        typer.Option("--stages", "-s", help="Comma-separated stages (default from config)."),
+        typer.Option(
+            "--stages",
+            "-s",
+            help=f"Comma-separated stages: {stage_choices()} (default from config).",
+        ),
     ] = None,
     backend: Annotated[
         str | None,
-        typer.Option("--backend", "-b", help="Comma-separated backends (default: all priced)."),
+        typer.Option(
+            "--backend",
+            "-b",
+            help=f"Comma-separated backends: {backend_choices()} (default: all priced).",
+        ),
     ] = None,
     gpu: Annotated[
         str | None,

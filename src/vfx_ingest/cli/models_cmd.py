@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..backends import with_hook
+from .help import stage_choices
 from .output import errors_to_exit_codes
 
 if TYPE_CHECKING:
     from ..backends.base import ModelsTarget
     from ..config import Settings
     from ..models.registry import ModelEntry, Registry
-    from ..models.store import Location, Store
+    from ..models.store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -66,27 +67,21 @@ def list_(
         _, registry, store = _context()
         entries = [m for m in registry.models.values() if stage in (None, m.stage)]
         found = {m.id: store.locate(m) for m in entries}
-        sizes = {m.id: _size(m, found[m.id]) for m in entries}
+        sizes = {m.id: store.size(m, found[m.id]) for m in entries}
         if as_json:
             for m in entries:
                 location = found[m.id]
                 emit_json(
                     {
                         **m.model_dump(mode="json", exclude={"instructions"}),
-                        "size": sizes[m.id],
+                        "size": size.bytes if (size := sizes[m.id]) else None,
+                        "size_from": size.origin if size else None,
                         "cached": str(location.folder) if location else None,
                     }
                 )
             return
         folders = {k: v.folder if v else None for k, v in found.items()}
         out.print(models_table(entries, folders, sizes))
-
-
-def _size(entry: ModelEntry, location: Location | None) -> int | None:
-    """Bytes: published, else as cached here; None when neither is known."""
-    if entry.size is not None or location is None:
-        return entry.size
-    return sum((location.folder / f.path).stat().st_size for f in entry.files)
 
 
 @app.command(
@@ -107,7 +102,8 @@ def _size(entry: ModelEntry, location: Location | None) -> int | None:
 def sync(
     ids: Annotated[list[str] | None, IDS] = None,
     stages: Annotated[
-        str | None, typer.Option("--stages", "-s", help="Default models of these stages.")
+        str | None,
+        typer.Option("--stages", "-s", help=f"Default models of these stages ({stage_choices()})."),
     ] = None,
     everything: Annotated[bool, typer.Option("--all", help="Every model in the registry.")] = False,
     locked: Annotated[

@@ -44,7 +44,7 @@ def errors_to_exit_codes(*, as_json: bool = False) -> Iterator[None]:
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED, as_json)
     except ModuleNotFoundError as exc:
-        # A command whose extra is not installed (`deploy modal` without modal).
+        # A command whose extra is not installed (a backend's deploy without its SDK).
         from ..extras import missing_module_error
 
         if (error := missing_module_error(exc)) is None:

@@ -22,19 +22,26 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from ..camera.cameras_json import quality_line
 from ..job import Event, ProgressEvent, StageEvent
 from ..manifest import StageRecord
 from .output import emit_json, err
 
 
-def _summary(record: StageRecord | None) -> str:
+def _summary(record: StageRecord | None, *, cached: bool) -> str:
+    """``(1001-1096, 12.3 s)``; for a cached stage the time is the earlier run's, said so
+    (the cache check itself takes no time worth showing)."""
     if record is None:
         return ""
     parts = []
     if record.frames:
         parts.append(record.frames)
     if record.wall_s is not None and record.status == "done":
-        parts.append(f"{record.wall_s:.1f} s")
+        parts.append(
+            f"made in {record.wall_s:.1f} s earlier" if cached else f"{record.wall_s:.1f} s"
+        )
+    if quality := quality_line(record.stats):  # a camera solve: how good it is
+        parts.append(quality)
     return f" ({', '.join(parts)})" if parts else ""
 
 
@@ -83,12 +90,18 @@ class HumanProgress(LiveDisplay):
                 self._transfer(event)
                 return
             # A stage's "note: ..." (e.g. a non-commercial licence) is worth a line of its own.
-            if event.message.startswith("note: ") and not self.quiet:
+            note = event.message.startswith("note: ")
+            if note and not self.quiet:
                 line = escape(f"{event.stage}: {event.message}")
                 self.progress.console.print(f"[yellow]{line}[/]")
             task = self.tasks.get(event.stage)
             if task is not None:
-                amount = f"{event.done}/{event.total} frames"
+                # A stage's phase ("registering 40/96") when it says one, else its frames.
+                amount = (
+                    event.message
+                    if event.message and not note
+                    else f"{event.done}/{event.total} frames"
+                )
                 self.progress.update(
                     task, completed=event.done, total=event.total or None, amount=amount
                 )
@@ -118,7 +131,8 @@ class HumanProgress(LiveDisplay):
             return  # the failure is reported once, as the command's error line
         mark = "[green]✓[/]" if event.status == "done" else "[dim]✓[/]"
         word = "done" if event.status == "done" else "cached"
-        self.progress.console.print(f"{mark} {event.stage}: {word}{_summary(event.record)}")
+        summary = _summary(event.record, cached=event.status != "done")
+        self.progress.console.print(f"{mark} {event.stage}: {word}{summary}")
         # A stage may finish with things to check (e.g. the camera solve's interpolated frames).
         for warning in event.record.stats.get("warnings", []) if event.record else []:
             self.progress.console.print(f"[yellow]![/] {event.stage}: {escape(warning)}")

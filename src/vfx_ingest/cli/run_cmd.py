@@ -21,6 +21,7 @@ import typer
 from ..backends import BACKENDS, run_options
 from ..stages import REGISTRY
 from ..stages.base import StageSpec
+from .help import backend_choices, stage_choices
 from .output import errors_to_exit_codes
 
 app = typer.Typer(add_completion=False)
@@ -43,7 +44,8 @@ Examples:
 
 {backend_examples}
 
-On success stdout holds the shot folder's path (or, with --json, JSON lines only).
+On success stdout holds the shot folder's path (or, with --json, JSON lines only; the
+last, {"type": "result", ...}, has the shot folder's absolute path as "shot").
 Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.
 """.replace(
     "{backend_examples}",
@@ -64,11 +66,13 @@ def _optional(annotation: Any) -> Any:
 
 def _parameter(name: str, info: Any, flag: str, panel: str, help_text: str | None) -> Any:
     default = info.get_default(call_default_factory=True)
+    shown = "" if default is None or default is False else f" \\[default: {default}]"
     option = typer.Option(
         flag,
-        help=help_text,
+        # The default in the text: the option's own default is None ("not given").
+        help=f"{help_text or ''}{shown}",
         rich_help_panel=panel,
-        show_default=str(default) if default is not None else False,
+        show_default=False,
     )
     return inspect.Parameter(
         name,
@@ -109,14 +113,18 @@ def run(
     clip: Annotated[Path, typer.Argument(help="The clip to ingest (mp4, mov, mkv...).")],
     stages: Annotated[
         str | None,
-        typer.Option("--stages", "-s", help="Comma-separated stages (default from config)."),
+        typer.Option(
+            "--stages",
+            "-s",
+            help=f"Comma-separated stages: {stage_choices()} (default from config).",
+        ),
     ] = None,
     shot: Annotated[
         Path | None, typer.Option("--shot", help="Shot folder (default: ./<clip name>).")
     ] = None,
     backend: Annotated[
         str | None,
-        typer.Option("--backend", "-b", help=f"Where to run: {', '.join(BACKENDS)}."),
+        typer.Option("--backend", "-b", help=f"Where to run: {backend_choices()}."),
     ] = None,
     device: Annotated[
         Literal["auto", "cpu", "cuda"] | None,
@@ -172,10 +180,11 @@ def run(
         display = JsonProgress() if as_json else HumanProgress(quiet=quiet)
         with display:
             result = pipeline.run(request, settings, display)
+        job_shot = request.shot or pipeline.shot_folder_for(clip, settings)
         if as_json:
             from .output import emit_json
 
-            emit_json(result)
+            emit_json({**result.model_dump(mode="json"), "shot": str(job_shot.absolute())})
         if result.status == "failed":
             failed = result.records[-1].stage if result.records else "run"
             raise StageFailed(f"{failed} failed: {result.error}")
@@ -187,7 +196,6 @@ def run(
                 "--allow-damaged; recorded in shot.json)"
             )
         if not as_json:
-            job_shot = request.shot or pipeline.shot_folder_for(clip, settings)
             sys.stdout.write(f"{job_shot}\n")
 
 

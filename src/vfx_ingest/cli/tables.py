@@ -1,4 +1,9 @@
-"""Rich tables for the listing commands (built here, printed by the commands)."""
+"""Rich tables for the listing commands (built here, printed by the commands).
+
+The listings people read most (``stages``, ``status``, ``cost``, ``models list``) fit an
+80-column terminal without a cell wrapping: a compact style (:func:`compact`), short
+cells, and what is long (descriptions, notes, errors) on lines of its own below the table.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich import box
+from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..config import SettingRow
 from ..manifest import Manifest, StageRecord
@@ -18,25 +27,49 @@ if TYPE_CHECKING:
     from ..cost.catalog import Catalog
     from ..cost.estimate import Estimate, EstimateReport
     from ..models.registry import ModelEntry
-    from ..models.store import ModelCheck
+    from ..models.store import ModelCheck, ModelSize
 
 
-def stages_table(specs: Iterable[StageSpec]) -> Table:
-    table = Table(title="Stages", title_justify="left")
-    for column in ("stage", "needs", "produces", "device", "models", "chunks", "what it does"):
+def compact(title: str | None = None) -> Table:
+    """A table without borders but a rule under the header; two spaces between columns."""
+    return Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        show_edge=False,
+    )
+
+
+def stages_table(specs: Iterable[StageSpec]) -> Group:
+    specs = list(specs)
+    table = compact("Stages")
+    for column in ("stage", "needs", "produces", "device", "models", "chunks"):
         table.add_column(column)
     for spec in specs:
-        optional = f" (+ {', '.join(spec.uses)} if present)" if spec.uses else ""
+        optional = f" (+ {', '.join(spec.uses)}?)" if spec.uses else ""
         table.add_row(
             spec.name,
             ", ".join(spec.needs) + optional,
             ", ".join(spec.produces),
             spec.device.describe(),
-            ", ".join(spec.models) or "-",
-            f"yes (overlap {spec.chunking.overlap})" if spec.chunking else "no",
-            spec.summary,
+            _first_and_more(spec.models),
+            f"overlap {spec.chunking.overlap}" if spec.chunking else "no",
         )
-    return table
+    lines = [Text(f"{spec.name}: {spec.summary}") for spec in specs]
+    return Group(
+        table,
+        Text("(+ x?): used when present; models: `vfx-ingest models list`", style="dim"),
+        *lines,
+    )
+
+
+def _first_and_more(models: tuple[str, ...]) -> str:
+    """The first (default) model and how many more: `models list` has them all."""
+    if len(models) < 2:
+        return models[0] if models else "-"
+    return f"{models[0]} +{len(models) - 1}"
 
 
 def stage_options_table(spec: StageSpec) -> Table:
@@ -55,14 +88,15 @@ def stage_options_table(spec: StageSpec) -> Table:
     return table
 
 
-def status_table(manifest: Manifest, root: Path) -> Table:
+def status_table(manifest: Manifest, root: Path) -> Group:
+    """One row a stage (no cell that wraps); its notes and prices on lines below."""
     from ..cache import staleness
     from ..stages import REGISTRY
 
-    table = Table(title=f"Shot {root}", title_justify="left")
-    columns = ("stage", "status", "frames", "backend", "device", "wall s", "cost $", "priced from")
-    for column in (*columns, "note"):
+    table = compact(f"Shot {root}")
+    for column in ("stage", "status", "frames", "ran on", "wall s", "cost $"):
         table.add_column(column, justify="right" if column in ("wall s", "cost $") else "left")
+    notes: list[Text] = []
     total_wall, total_cost = 0.0, 0.0
     for name, record in manifest.stages.items():
         note = record.error or ""
@@ -85,16 +119,26 @@ def status_table(manifest: Manifest, root: Path) -> Table:
             name,
             f"[{style}]{status}[/]" if style else status,
             record.frames or "",
-            record.backend,
-            record.device,
+            f"{record.backend} {record.device}",
             f"{record.wall_s:.1f}" if record.wall_s is not None else "",
             f"{record.cost_usd:.4f}" if record.cost_usd is not None else "?",
-            _priced_from(record),
-            note,
         )
+        for label, text in (("note", note), ("priced from", _priced_from(record))):
+            if text:
+                notes.append(Text.from_markup(f"{name} {label}: [dim]{escape(text)}[/]"))
+        quality = _solve_quality(record)
+        if quality:
+            notes.append(Text(f"{name} solve: {quality}"))
     table.add_section()
-    table.add_row("total", "", "", "", "", f"{total_wall:.1f}", f"{total_cost:.4f}", "", "")
-    return table
+    table.add_row("total", "", "", "", f"{total_wall:.1f}", f"{total_cost:.4f}")
+    return Group(table, *notes)
+
+
+def _solve_quality(record: StageRecord) -> str:
+    """A camera solve's quality from its record's stats ("" for other stages)."""
+    from ..camera.cameras_json import quality_line
+
+    return quality_line(record.stats) if record.status == "done" else ""
 
 
 def _priced_from(record: StageRecord) -> str:
@@ -131,48 +175,56 @@ def _usd(value: float) -> str:
 
 def estimate_table(report: EstimateReport) -> Table:
     plan = report.plan
-    table = Table(
-        title=f"{plan.clip}: {plan.frames} frames {plan.width}x{plan.height}, "
-        f"stages {', '.join(plan.stages)}",
-        title_justify="left",
+    table = compact(
+        f"{plan.clip}: {plan.frames} frames {plan.width}x{plan.height}, "
+        f"stages {', '.join(plan.stages)}"
     )
-    for column in ("backend", "GPU", "offer", "wall", "$", "time from", ""):
+    for column in ("backend", "GPU", "offer", "wall", "$"):
         table.add_column(column, justify="right" if column in ("wall", "$") else "left")
     for row in report.rows:
-        marks = [m for m, on in (("cheapest", row.cheapest), ("fastest", row.fastest)) if on]
-        basis = ", ".join(f"{s.stage} {s.basis}" for s in row.stages)
+        # Which offers are cheapest and fastest: bold here, named under the table.
+        style = "bold green" if row.cheapest else "bold cyan" if row.fastest else None
         table.add_row(
             row.backend + ("" if row.installed else " *"),
             _gpu_label(row),
             row.offer,
             _duration(row.wall_s),
             _usd(row.usd),
-            basis,
-            f"[bold green]{' '.join(marks)}[/]" if marks else "",
+            style=style,
         )
     return table
+
+
+def _basis(row: Estimate) -> str:
+    return ", ".join(f"{s.stage} {s.basis}" for s in row.stages)
 
 
 def models_table(
-    entries: Iterable[ModelEntry], cached: dict[str, Path | None], sizes: dict[str, int | None]
-) -> Table:
+    entries: Iterable[ModelEntry],
+    cached: dict[str, Path | None],
+    sizes: dict[str, ModelSize | None],
+) -> Group:
     from rich.filesize import decimal
 
-    table = Table(title="Models (* = the stage's default)", title_justify="left")
+    table = compact("Models (* = the stage's default)")
     for column in ("id", "stage", "size", "license", "commercial", "gated", "cached"):
         table.add_column(column, justify="right" if column == "size" else "left")
     for m in entries:
-        where = cached.get(m.id)
+        size = sizes.get(m.id)
         table.add_row(
             f"{m.id} *" if m.default else m.id,
             m.stage,
-            decimal(size) if (size := sizes.get(m.id)) is not None else "?",
+            ("" if size.exact else "~") + decimal(size.bytes) if size else "-",
             m.license,
             "yes" if m.commercial else "[yellow]no[/]",
             "manual" if m.manual else ("[yellow]yes[/]" if m.gated else "-"),
-            str(where) if where else "[dim]-[/]",
+            "yes" if cached.get(m.id) else "[dim]no[/]",
         )
-    return table
+    notes = [
+        Text("~: estimated from the parameter count (float32); exact once downloaded", "dim"),
+        Text("where: vfx-ingest models path ID", "dim"),
+    ]
+    return Group(table, *notes)
 
 
 def _gpu_label(row: Estimate) -> str:
@@ -188,6 +240,22 @@ def estimate_footer(report: EstimateReport, stale_after_days: int) -> list[str]:
     from datetime import date
 
     lines = []
+    for mark in ("cheapest", "fastest"):
+        for row in (r for r in report.rows if getattr(r, mark)):
+            lines.append(
+                f"{mark}: {row.backend} {_gpu_label(row)} ({row.offer}), "
+                f"{_duration(row.wall_s)}, ${_usd(row.usd)}"
+            )
+    bases: dict[str, list[Estimate]] = {}
+    for row in report.rows:
+        bases.setdefault(_basis(row), []).append(row)
+    for basis, rows in bases.items():
+        which = (
+            ""
+            if len(bases) == 1
+            else f" ({', '.join(f'{r.backend} {_gpu_label(r)}' for r in rows)})"
+        )
+        lines.append(f"time from {basis}{which}")
     if any(not r.installed for r in report.rows):
         lines.append("* estimate only: this version cannot run this backend yet")
     today = date.today()

@@ -1,7 +1,9 @@
 """Depth frames on disk: float32 EXRs saying what their values are, and PNG previews.
 
-``depth/depth.1001.exr``: one float32 channel ``Z`` (the channel compositors read depth
-from), ZIP-compressed, with header attributes:
+``depth/depth.1001.exr``: float32 channel ``Z`` (the channel compositors read depth from)
+and the same values in ``Y``, ZIP-compressed. ``Y`` is for viewers: Blender's EXR loader
+shows a single-layer file's R/G/B, or X/Y/Z, or luminance ``Y``, and a lone ``Z`` as
+black; with ``Y`` it shows the depth as grey. Header attributes:
 
 - ``vfxingest/values``: ``relative_disparity`` (VDA's relative models: affine-invariant
   inverse depth, larger is nearer, no unit) or ``metric_depth_m`` (metric models: depth
@@ -68,8 +70,9 @@ def depth_attributes(model: DepthModel, network_size: tuple[int, int]) -> dict[s
 def write_depth(path: Path, depth: np.ndarray, attributes: dict[str, str]) -> None:
     from ..io.images import write_exr
 
+    values = np.asarray(depth, np.float32)
     with atomic.target(path) as tmp:
-        write_exr(tmp, {"Z": np.asarray(depth, np.float32)}, attributes=attributes)
+        write_exr(tmp, {"Y": values, "Z": values}, attributes=attributes)
 
 
 def read_depth(path: Path) -> tuple[np.ndarray, dict[str, str]]:

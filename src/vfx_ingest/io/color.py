@@ -1,9 +1,12 @@
-"""Colour conversion for EXR plates with OpenColorIO.
+"""Colour of plates: conversion for EXR plates with OpenColorIO, tags for PNG plates.
 
 Video is display-referred; VFX tools read EXR as scene-linear. Writing code values into an
 EXR would make Nuke treat them as linear, so EXR plates are converted from the source's
 encoding (from its transfer tag) to a linear working space. The config is the one in
 ``$OCIO`` when set (a studio's own), else OCIO's built-in studio config.
+
+PNG plates keep the code values and say what they are in a ``cICP`` chunk (:func:`cicp`):
+without one, OpenImageIO and Blender read any PNG as sRGB.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import BadInput
+from .probe import _PRIMARIES, _TRANSFER
 
 if TYPE_CHECKING:
     import PyOpenColorIO
@@ -41,6 +45,19 @@ CHROMATICITIES = {
     "Linear Rec.709 (sRGB)": (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290),
     "ACEScg": (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
 }
+
+
+# ITU-T H.273 code points of FFmpeg's names (the probe's tables, read the other way).
+_PRIMARIES_CODE = {name: code for code, name in _PRIMARIES.items()}
+_TRANSFER_CODE = {name: code for code, name in _TRANSFER.items()}
+BT709 = 1
+
+
+def cicp(primaries: str | None, transfer: str | None) -> tuple[int, int, int, int]:
+    """The PNG ``cICP`` of a plate decoded from a source with these tags: its primaries and
+    transfer (Rec.709 where untagged, as for EXR plates), matrix 0 (the PNG holds RGB) and
+    full range (the decoder expands video range to full)."""
+    return (_PRIMARIES_CODE.get(primaries, BT709), _TRANSFER_CODE.get(transfer, BT709), 0, 1)
 
 
 @lru_cache(maxsize=1)

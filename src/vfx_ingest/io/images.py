@@ -2,28 +2,45 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-def encode_png(image: np.ndarray) -> bytes:
+
+def encode_png(image: np.ndarray, *, cicp: tuple[int, int, int, int] | None = None) -> bytes:
     """PNG bytes for an 8- or 16-bit, 1- or 3-channel image.
 
     zlib level 1 with the Up filter and RLE strategy: about 4x faster than level 6 and,
     on film-like plates, files as small as FFmpeg's default PNGs (benchmarks/ingest.py).
     The Up filter predicts each row from the one above, which suits photographic images.
+
+    ``cicp`` (primaries, transfer, matrix, full range; ITU-T H.273 codes) adds a ``cICP``
+    chunk saying what the code values are; without one, readers assume sRGB.
     """
     import imagecodecs
 
     png = imagecodecs.PNG
-    return imagecodecs.png_encode(
+    data = imagecodecs.png_encode(
         np.ascontiguousarray(image),
         level=1,
         strategy=png.STRATEGY.RLE,
         filter=png.FILTER.UP,
     )
+    if cicp is None:
+        return data
+    # cICP must precede IDAT; right after IHDR (signature, then 25 bytes of chunk) it does.
+    at = len(PNG_SIGNATURE) + 25
+    return data[:at] + png_chunk(b"cICP", bytes(cicp)) + data[at:]
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
 def decode_png(data: bytes) -> np.ndarray:

@@ -49,6 +49,17 @@ class Expected:
     git_sha1: str | None = None
 
 
+# "28.4M params", "1.2B params" in a registry description.
+PARAMS = re.compile(r"(\d+(?:\.\d+)?)([MB]) params")
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    bytes: int
+    origin: str  # registry, lock, local files or estimate
+    exact: bool = True
+
+
 @dataclass(frozen=True)
 class Location:
     """One place a model's files are (or would be) on this machine."""
@@ -115,6 +126,26 @@ class Store:
         self.lock = lock
         self._stats: dict[str, FileDigest] | None = None
         self._stats_lock = threading.Lock()
+
+    def size(self, entry: ModelEntry, location: Location | None) -> ModelSize | None:
+        """A model's size: as published in the registry, else as the lock file recorded it,
+        else as its files here measure, else an estimate from the parameter count its
+        description states (4 bytes each, as float32 checkpoints are); None when nothing
+        says."""
+        if entry.size is not None:
+            return ModelSize(bytes=entry.size, origin="registry")
+        locked = self.lock.models.get(entry.id) if self.lock else None
+        if locked is not None and set(locked.files) >= {f.path for f in entry.files}:
+            return ModelSize(
+                bytes=sum(locked.files[f.path].bytes for f in entry.files), origin="lock"
+            )
+        if location is not None:
+            files = [location.folder / f.path for f in entry.files]
+            return ModelSize(bytes=sum(f.stat().st_size for f in files), origin="local files")
+        if match := PARAMS.search(entry.description):
+            count = float(match.group(1)) * {"M": 1e6, "B": 1e9}[match.group(2)]
+            return ModelSize(bytes=round(count * 4), origin="estimate", exact=False)
+        return None
 
     @property
     def hf_cache(self) -> Path:

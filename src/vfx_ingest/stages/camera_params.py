@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..camera import presets
 from ..camera.presets import Quality
 from ..camera.scale import parse_scale
 from .base import StageParams
@@ -17,8 +18,7 @@ DEFAULT_SENSOR_MM = 36.0  # full-frame width, for mm values when the sensor is n
 class CameraParams(StageParams):
     quality: Quality = Field(
         "balanced",
-        description="fast | balanced | best: features, keyframe density and matching "
-        "(README's quality table).",
+        description=f"{presets.describe()}.",
     )
     mapper: Literal["incremental", "global"] = Field(
         "incremental", description="pycolmap's incremental or global mapper for the keyframes."

@@ -8,6 +8,8 @@ not stale) after, say, a depth pass appears and ``transforms.json`` is refreshed
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from pathlib import Path
 
 from .. import atomic
@@ -58,12 +60,25 @@ def render(shot_root: Path, fmt: str) -> dict[str, bytes]:
     return FORMATS[fmt].render(camera)
 
 
+def shot_prefix(shot_root: Path, folder: Path) -> str:
+    """The shot folder as seen from ``folder``: relative when both are on one drive,
+    absolute otherwise; with a trailing slash."""
+    root, folder = shot_root.resolve(), folder.resolve()
+    try:
+        path = Path(os.path.relpath(root, folder)).as_posix()
+    except ValueError:  # Windows: another drive
+        path = root.as_posix()
+    return f"{path}/"
+
+
 def export(shot_root: Path, formats: list[str], out: Path | None = None) -> list[Path]:
     """Write ``formats`` into ``out`` (default: the shot's ``camera/``); return the files."""
     shot = ShotFolder(shot_root)
     with shot.lock():
         manifest, record, camera = load(shot)
         target = out or shot.pass_dir(PASS)
+        if out is not None:
+            camera = replace(camera, shot_prefix=shot_prefix(shot.root, out))
         written: list[Path] = []
         for fmt in formats:
             for rel, data in FORMATS[fmt].render(camera).items():

@@ -140,6 +140,7 @@ def solve_stats(
     registered = {image.name for image in model.images.values() if image.has_pose}
     interpolated = [n for name, n in zip(names, numbers, strict=True) if name not in registered]
     focal = "prior" if params.refine_focal else "fixed"
+    camera = next(iter(model.cameras.values()))
     return SolveStats(
         frames=len(numbers),
         registered=len(registered),
@@ -156,6 +157,7 @@ def solve_stats(
         scale=solved.orientation.scale,
         units="meters" if solved.orientation.metric else "solver units",
         sensor_width_mm=sensor,
+        focal_mm=round(float(camera.focal_length_x) / camera.width * sensor, 3),
         sensor=f"--sensor-mm {sensor:g}"
         if params.sensor_mm
         else f"default {DEFAULT_SENSOR_MM:g} mm full-frame width (no --sensor-mm given)",

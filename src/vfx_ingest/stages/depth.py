@@ -214,7 +214,7 @@ def _chunk(ctx: StageContext, numbers: list[int]) -> tuple[int, int]:
 
 SPEC = StageSpec(
     name="depth",
-    version="1",
+    version="2",
     summary="Temporally consistent depth (Video Depth Anything) as float32 EXR.",
     needs=("plate",),
     produces=("depth",),

@@ -1,6 +1,7 @@
 """Ingest: decode the clip into the plate sequence ``plate/plate.1001.png`` ...
 
-8-bit sources give 8-bit PNGs, deeper sources 16-bit PNGs (code values kept); ``exr``
+8-bit sources give 8-bit PNGs, deeper sources 16-bit PNGs (code values kept, and a
+``cICP`` chunk saying the source's primaries and transfer); ``exr``
 gives half-float EXRs converted to a linear working space with OpenColorIO. Frames are
 numbered ``first_frame + source index``, so a sub-range or ``every`` keeps the numbers the
 full clip would have (what lets a camera solved on a sub-range line up with the edit).
@@ -226,9 +227,10 @@ class _PlateWriter:
         self.ext = params.plate_format
         self.encoded = 0
         self.resumed = 0
-        if self.ext == "exr":
-            from ..io import color
+        from ..io import color
 
+        self.cicp = color.cicp(probe.color_primaries, probe.color_transfer)
+        if self.ext == "exr":
             self.src_space = color.source_space(probe.color_transfer, params.source_colorspace)
             color.check_spaces(self.src_space, params.exr_colorspace)
 
@@ -243,7 +245,7 @@ class _PlateWriter:
         if self.ext == "png":
             from ..io.images import encode_png
 
-            self.ctx.write_bytes("plate", name, encode_png(rgb))
+            self.ctx.write_bytes("plate", name, encode_png(rgb, cicp=self.cicp))
         else:
             self._write_exr(name, rgb)
         self.encoded += 1
@@ -267,7 +269,7 @@ class _PlateWriter:
 
 SPEC = StageSpec(
     name="ingest",
-    version="1",
+    version="2",
     summary="Decode the clip into the plate sequence (PNG 8/16-bit or EXR half).",
     needs=("source",),
     produces=("plate",),

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ...sections import Section
+
 # What Modal accepts as an app or volume name.
 MODAL_NAME = r"^[A-Za-z0-9._-]{1,63}$"
 
 
-class ModalSettings(BaseModel):
+class ModalSettings(Section):
     """Modal: the deployed app, its volumes and GPUs. The token is Modal's own
     (``modal token new``, or MODAL_TOKEN_ID/MODAL_TOKEN_SECRET); we never read or store it."""
 

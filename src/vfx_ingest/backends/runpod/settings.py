@@ -10,8 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
+from ...sections import Section
 
-class RunpodSettings(BaseModel):
+
+class RunpodSettings(Section):
     api_key: SecretStr | None = Field(None, description="RunPod API key (secret).")
     endpoint_id: str | None = Field(None, description="Serverless endpoint to run jobs on.")
     api_url: str = Field("https://api.runpod.ai/v2", description="Serverless REST base URL.")

@@ -5,11 +5,16 @@
   solve's model has no such term).
 - ``transform_matrix``: camera-to-world with OpenGL camera axes (x right, y up, looking
   down -z) in nerfstudio's Z-up world; ``applied_transform`` records the rotation from our
-  Y-up world, which is also what maps ``points.ply`` (``ply_file_path``) into it.
-- ``file_path`` points at the plate (``../plate/...``), ``mask_path`` at masks written next
-  to this file when the shot has roto (white = static, use; black = moving object, ignore)
-  and ``depth_file_path`` at the depth pass when the shot has metric depth (a relative
-  model's disparity is never handed to nerfstudio as depth).
+  Y-up world (nerfstudio keeps it only to map its outputs back).
+- ``ply_file_path`` names ``points_nerfstudio.ply``: the sparse points already in that Z-up
+  world. nerfstudio's loader (1.1.5, ``_load_3D_points``) moves the ply's points with the
+  same orientation and scale as the frames but never applies ``applied_transform``, so the
+  Y-up ``points.ply`` would sit 90 degrees away from the cameras.
+- ``file_path`` points at the plate (``../plate/...`` from the shot's ``camera/``; from
+  another export folder, the way from there), ``mask_path`` at masks written next to this
+  file when the shot has roto (white = static, use; black = moving object, ignore) and
+  ``depth_file_path`` at the depth pass when the shot has metric depth (a relative model's
+  disparity is never handed to nerfstudio as depth).
 - Only solved frames are listed: an interpolated camera would teach a radiance field the
   wrong view. They are in ``cameras.json`` and the other exports, flagged.
 """
@@ -22,6 +27,9 @@ from ...frames import frame_path
 from ..axes import Y_UP_TO_Z_UP, opengl_c2w
 from ..inputs import static_mask_png
 from ..shotcam import ShotCamera
+from . import ply
+
+PLY_NAME = "points_nerfstudio.ply"
 
 DISTORTION_KEYS = {
     "SIMPLE_PINHOLE": (),
@@ -51,7 +59,7 @@ def render(camera: ShotCamera) -> dict[str, bytes]:
         if not camera.solved[i]:
             continue
         entry: dict[str, object] = {
-            "file_path": f"../{camera.plates[i]}",
+            "file_path": f"{camera.shot_prefix}{camera.plates[i]}",
             "transform_matrix": matrices[i].tolist(),
         }
         if camera.roto:
@@ -60,10 +68,12 @@ def render(camera: ShotCamera) -> dict[str, bytes]:
             files[f"masks/{mask}"] = static_mask_png(camera.roto, frame, size)
             entry["mask_path"] = f"masks/{mask}"
         if camera.depth:
-            entry["depth_file_path"] = f"../{camera.depth[i]}"
+            entry["depth_file_path"] = f"{camera.shot_prefix}{camera.depth[i]}"
         frames.append(entry)
     doc["frames"] = frames
     doc["applied_transform"] = Y_UP_TO_Z_UP[:3].tolist()
-    doc["ply_file_path"] = "points.ply"
+    doc["ply_file_path"] = PLY_NAME
+    xyz, rgb = camera.points()
+    files[PLY_NAME] = ply.encode(xyz @ Y_UP_TO_Z_UP[:3, :3].T, rgb)
     files["transforms.json"] = (json.dumps(doc, indent=2) + "\n").encode()
     return files
