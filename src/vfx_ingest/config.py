@@ -45,12 +45,14 @@ def user_config_path() -> Path:
 
 
 def default_models_dir() -> Path:
+    """The user cache folder's `models/` (`~/.cache/vfx-ingest/models` on Linux)."""
     from platformdirs import user_cache_path
 
     return user_cache_path(APP_NAME) / "models"
 
 
 def default_history_db() -> Path:
+    """The user data folder's `history.sqlite` (`~/.local/share/vfx-ingest/` on Linux)."""
     from platformdirs import user_data_path
 
     return user_data_path(APP_NAME) / "history.sqlite"
