@@ -338,13 +338,13 @@ def test_optional_inputs_join_the_key_when_present_and_order_the_run(monkeypatch
 
 
 # ------------------------------------------------------------------------------------------
-# The README's quality table is the presets'
+# The camera guide's quality table is the presets'
 
 
-def test_readme_quality_table_matches_the_presets():
+def test_the_guide_quality_table_matches_the_presets():
     from conftest import REPO
 
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "camera.md").read_text()
     rows = {
         cells[0].strip("` "): [c.strip() for c in cells[1:]]
         for line in text.splitlines()

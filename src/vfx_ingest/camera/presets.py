@@ -1,6 +1,6 @@
 """Quality presets: how many features, how dense the keyframes, how much matching.
 
-The table the README shows is built from :data:`PRESETS`, so the two cannot disagree.
+The quality table in docs/camera.md is checked against :data:`PRESETS` by a test.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class Estimate(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-UNTIMED_FIX = "run it once there to measure, or see README 'Cost' for the seeded stages"
+UNTIMED_FIX = "run it once there to measure, or see docs/cost.md for the seeded stages"
 
 
 class Skipped(BaseModel):

@@ -3,7 +3,7 @@
 Every frame gets a camera: keyframes are mapped, every other frame is registered against
 the map, and a frame that cannot be registered is interpolated and flagged. Roto masks,
 when the shot has them, keep features off moving objects. See ``vfx_ingest.camera`` for
-the solve and the exports, and README's "Camera solve" for the conventions.
+the solve and the exports, and docs/camera.md for the conventions.
 """
 
 from __future__ import annotations
