@@ -42,6 +42,18 @@ def type_name(annotation: Any) -> str:
     return text
 
 
+def bounds(info: Any) -> str:
+    """A field's numeric bounds (pydantic's ge, gt, le, lt), as ``, >= 5, <= 500``."""
+    signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    found = [
+        f"{sign} {getattr(item, name)}"
+        for item in info.metadata
+        for name, sign in signs.items()
+        if getattr(item, name, None) is not None
+    ]
+    return "".join(f", {text}" for text in found)
+
+
 def default_of(info: Any) -> str:
     """A field's default; a factory is shown by its docstring (its value may depend on the
     machine, e.g. the user's cache folder), or called when it has none (a literal list)."""
@@ -154,7 +166,7 @@ def stages_page() -> str:
                 [
                     f"`{field}`",
                     f"`{option_flag(spec, field)}`",
-                    f"`{type_name(info.annotation)}`",
+                    f"`{type_name(info.annotation)}`{bounds(info)}",
                     default_of(info),
                     (info.description or "") + note,
                 ]
@@ -182,7 +194,7 @@ def _settings_rows(model: Any, prefix: str, aliases: dict[str, str]) -> Iterator
         yield [
             f"`{key}`",
             f"`{env}`{also}",
-            f"`{type_name(annotation)}`",
+            f"`{type_name(annotation)}`{bounds(info)}",
             default_of(info),
             info.description or "",
         ]
