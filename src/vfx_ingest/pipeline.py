@@ -18,10 +18,10 @@ from .config import Settings
 from .digest import FileDigest, file_digest
 from .errors import BadInput, StageFailed
 from .job import Device, Event, Job, JobResult, ModelRef, StageEvent, StageRequest
-from .manifest import PriceUsed, SourceFile
+from .manifest import PriceUsed, SourceFile, SourceProbe
 from .shot import ShotFolder
 from .stages import with_dependencies
-from .stages.base import Cancelled, StageParams, StageSpec
+from .stages.base import Cancelled, PlanView, StageParams, StageSpec
 from .worker import EventFn
 
 if TYPE_CHECKING:
@@ -79,11 +79,9 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         spec.name: stage_params(spec, settings, request.params.get(spec.name, {})) for spec in specs
     }
     backend = request.backend or settings.backend
-    models = _models(
-        specs, params, settings, remote=getattr(backend_class(backend), "remote", True)
-    )
     shot = ShotFolder(request.shot or shot_folder_for(clip, settings))
     source = None
+    found = None
     if any("source" in spec.needs for spec in specs):
         found = probe(clip)
         for spec in specs:
@@ -93,6 +91,10 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         source = SourceFile(
             path=str(clip.resolve()), digest=file_digest(clip, previous), probe=found
         )
+    _settle(specs, params, shot, found)
+    models = _models(
+        specs, params, settings, remote=getattr(backend_class(backend), "remote", True)
+    )
     job = Job(
         shot=str(shot.root.resolve()),
         source=source,
@@ -110,6 +112,30 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         check_budget(job, request.max_cost, settings)
     shot.prepare()
     return job
+
+
+def _settle(
+    specs: list[StageSpec],
+    params: dict[str, StageParams],
+    shot: ShotFolder,
+    found: SourceProbe | None,
+) -> None:
+    """Let each stage with a ``settle`` hook fix its params against the shot (in place)."""
+    settling = [spec for spec in specs if spec.settle is not None]
+    if not settling:
+        return
+    manifest = shot.load_manifest()
+    for spec in settling:
+        assert spec.settle is not None
+        done = manifest.done(spec.name) if manifest is not None else None
+        view = PlanView(
+            shot_root=shot.root,
+            previous=done.params if done is not None else None,
+            frames=manifest.frames if manifest is not None else None,
+            probe=found,
+            params=params,
+        )
+        params[spec.name] = spec.settle(params[spec.name], view)
 
 
 def _models(

@@ -148,6 +148,21 @@ StageFn = Callable[[StageContext, Any], StageResult]
 
 
 @dataclass(frozen=True)
+class PlanView:
+    """The shot as the planner sees it before any work, for a stage's ``settle`` hook."""
+
+    shot_root: Path
+    # Params of the stage's last done run on this shot (None: it has none).
+    previous: dict[str, Any] | None = None
+    # The shot's frame map as it stands (None: not ingested yet).
+    frames: FrameMap | None = None
+    # The probed source and every stage's params in this run (a stage may work out what
+    # an upstream stage will make, e.g. the plate's frame numbers).
+    probe: SourceProbe | None = None
+    params: dict[str, StageParams] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StageSpec:
     """A stage, declared as data. The CLI, planner, cost model and images derive from it."""
 
@@ -169,6 +184,10 @@ class StageSpec:
     # Checks that need the probed source (e.g. a frame range inside the clip); run by the
     # planner before any work, so bad input fails fast with nothing written.
     preflight: Callable[[Any, SourceProbe], None] | None = None
+    # Params that depend on the shot (e.g. roto's prompts: a run without them reuses the
+    # last pass's, so it stays cached): given the params and the shot, the params to run
+    # with; BadInput stops the run before anything is written.
+    settle: Callable[[Any, PlanView], Any] | None = None
     # Fan-out: a stage with ``chunking`` may run as independent jobs over frame ranges
     # (``StageContext.frame_range``, overlap included); ``stitch`` then merges the chunks'
     # staging folders, in frame order, into the context's own staging (e.g. depth aligns
@@ -183,6 +202,6 @@ class StageSpec:
     extras: tuple[str, ...] = ()
 
     def selected_models(self, params: StageParams) -> tuple[str, ...]:
-        if self.model_param is None:
-            return self.models
-        return (getattr(params, self.model_param),)
+        chosen = getattr(params, self.model_param) if self.model_param else None
+        # No choice yet (e.g. roto's model follows its prompts, once settled): any of them.
+        return (chosen,) if chosen else self.models
