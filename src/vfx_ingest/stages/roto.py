@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from ..errors import BadInput
 from ..roto.models import DEFAULT_CLICK_MODEL, DEFAULT_TEXT_MODEL, MODEL_IDS, check_model_for
@@ -151,9 +151,8 @@ def settle(params: RotoParams, view: PlanView) -> RotoParams:
 
     if not params.given_prompts():
         file = view.shot_root / "roto" / "prompts.json"
-        if view.previous is not None:
-            given = {name: getattr(params, name) for name in params.model_fields_set}
-            params = RotoParams.model_validate({**view.previous, **given})
+        if (previous := _previous(params, view)) is not None:
+            params = previous
         elif file.is_file():
             params = params.model_copy(update={"prompts": str(file)})
         else:
@@ -172,6 +171,18 @@ def settle(params: RotoParams, view: PlanView) -> RotoParams:
     model = params.model or (DEFAULT_TEXT_MODEL if objects.is_text() else DEFAULT_CLICK_MODEL)
     check_model_for(model, text=objects.is_text())
     return params.model_copy(update={"model": model})
+
+
+def _previous(params: RotoParams, view: PlanView) -> RotoParams | None:
+    """The last pass's params with the options given now on top; None without a pass
+    (or with one made by a version whose params no longer validate)."""
+    if view.previous is None:
+        return None
+    given = {name: getattr(params, name) for name in params.model_fields_set}
+    try:
+        return RotoParams.model_validate({**view.previous, **given})
+    except ValidationError:
+        return None
 
 
 def _planned_plate(view: PlanView) -> tuple[list[int], int, int] | None:
