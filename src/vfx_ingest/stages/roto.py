@@ -202,7 +202,11 @@ def _planned_plate(view: PlanView) -> tuple[list[int], int, int] | None:
 def run(ctx: StageContext, params: RotoParams) -> StageResult:
     from ..roto.run import RotoOptions, run_roto
 
-    numbers = _plate_numbers(ctx)
+    numbers = ctx.plate_numbers()
+    if not numbers:
+        raise BadInput(
+            "the shot has no plate frames", where=str(ctx.input_dir("plate")), fix="Run ingest"
+        )
     model_id = params.model or DEFAULT_CLICK_MODEL
     directory = ctx.models.get(model_id)
     if directory is None:
@@ -244,20 +248,6 @@ def stitch(ctx: StageContext, chunk_dirs: list[Path]) -> None:
         write=lambda relpath, data: ctx.write_bytes("roto", relpath, data),
         progress=lambda done, total: ctx.progress(done, total),
     )
-
-
-def _plate_numbers(ctx: StageContext) -> list[int]:
-    from ..frames import frame_number
-
-    if ctx.frames is not None:
-        return ctx.frames.numbers()
-    files = [p for ext in ("png", "exr") for p in ctx.input_dir("plate").glob(f"plate.*.{ext}")]
-    numbers = sorted({n for p in files if (n := frame_number(p.name)) is not None})
-    if not numbers:
-        raise BadInput(
-            "the shot has no plate frames", where=str(ctx.input_dir("plate")), fix="Run ingest"
-        )
-    return numbers
 
 
 SPEC = StageSpec(
