@@ -117,3 +117,21 @@ def test_settle_falls_back_to_the_shots_prompts_file_then_refuses(tmp_path) -> N
     settled = settle(RotoParams(), view(tmp_path))
     assert settled.model == "sam3"
     assert json.loads(settled.prompts) == {"objects": [{"label": "car", "text": "car"}]}
+
+
+def test_the_registry_lists_the_roto_models_in_transformers_format(cli) -> None:
+    from vfx_ingest.models.registry import load_registry
+    from vfx_ingest.roto.models import MODEL_IDS
+
+    registry = load_registry()
+    roto = {m.id: m for m in registry.models.values() if m.stage == "roto"}
+    assert set(roto) == set(MODEL_IDS)
+    for entry in roto.values():
+        files = [f.path for f in entry.files]
+        assert files[:3] == ["config.json", "model.safetensors", "processor_config.json"]
+        assert not any(f.endswith(".pt") for f in files)
+    assert [f.path for f in roto["sam3"].files][3:] == ["tokenizer.json"]
+    listed = {m["id"]: m for m in cli.json_lines(cli("models", "list", "--json").stdout)}
+    sam3 = listed["sam3"]
+    assert (sam3["license"], sam3["commercial"], sam3["gated"]) == ("SAM License", True, True)
+    assert listed["sam2.1-hiera-base-plus"]["license"] == "Apache-2.0"
