@@ -120,3 +120,35 @@ def test_cleanup_grows_shrinks_fills_and_drops() -> None:
     )
     edge = box(0, 0, 10, 10)  # touching the frame: shrinking moves that edge too
     assert not grow(edge, -1)[0].any()
+
+
+def test_only_text_prompts_fan_out(monkeypatch) -> None:
+    from fractions import Fraction
+
+    from vfx_ingest import fanout
+    from vfx_ingest.manifest import FrameInfo, FrameMap
+    from vfx_ingest.stages import get_stage
+    from vfx_ingest.stages.base import StageContext
+    from vfx_ingest.stages.roto import RotoParams
+    from vfx_ingest.worker import Ran
+
+    numbers = list(range(1001, 1401))
+    infos = [FrameInfo(frame=n, source_index=n - 1001, time=0) for n in numbers]
+    frames = FrameMap(
+        first=1001, last=1400, count=400, frame_set="1001-1400", width=W, height=H,
+        fps=Fraction(24), frames=infos,
+    )  # fmt: skip
+    ctx = StageContext(stage="roto", shot_root=Path("."), staging=Path("."), frames=frames)
+    chunked: list = []
+    monkeypatch.setattr(fanout, "run_chunked", lambda ctx, spec, ranges, *a: chunked.append(ranges))
+    single: list = []
+
+    def one(rng, dest, report, stop) -> Ran:
+        single.append(rng)
+        return Ran(result=None)  # type: ignore[arg-type]
+
+    spec = get_stage("roto")
+    fanout.run_stage(ctx, spec, one, 4, RotoParams(points="1001:1,1", label="a"))
+    assert single == [None] and not chunked
+    fanout.run_stage(ctx, spec, one, 4, RotoParams(prompt="person"))
+    assert len(chunked) == 1 and len(chunked[0]) == 4

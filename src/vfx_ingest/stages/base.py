@@ -191,6 +191,9 @@ class StageSpec:
     models: tuple[str, ...] = ()
     model_param: str | None = None
     chunking: Chunking | None = None
+    # Whether these params may run in chunks (None: whenever ``chunking`` says); e.g. roto's
+    # text prompts detect anew in every chunk, its clicks live on their frames only.
+    chunkable: Callable[[Any], bool] | None = None
     # Checks that need the probed source (e.g. a frame range inside the clip); run by the
     # planner before any work, so bad input fails fast with nothing written.
     preflight: Callable[[Any, SourceProbe], None] | None = None

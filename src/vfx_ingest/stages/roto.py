@@ -250,6 +250,14 @@ def stitch(ctx: StageContext, chunk_dirs: list[Path]) -> None:
     )
 
 
+def _chunkable(params: RotoParams) -> bool:
+    """Text prompts detect anew in every chunk; clicks, boxes and masks live on their
+    frames, so a chunk without them could not start: one job."""
+    return params.prompt is not None or (
+        params.prompts is not None and RotoPrompts.model_validate_json(params.prompts).is_text()
+    )
+
+
 SPEC = StageSpec(
     name="roto",
     version="1",
@@ -261,9 +269,10 @@ SPEC = StageSpec(
     device=DeviceNeeds(accelerator="optional", min_vram_gb=8),
     models=MODEL_IDS,
     model_param="model",
-    # 16 shared frames are enough to match instances by
+    # Text prompts only (``_chunkable``). 16 shared frames are enough to match instances by
     # IoU; chunks below 96 frames would spend too much on loading the model and re-detecting.
     chunking=Chunking(overlap=16, min_frames=96),
+    chunkable=_chunkable,
     stitch=stitch,
     settle=settle,
     extras=("ml", "roto"),
