@@ -18,10 +18,10 @@ from .config import Settings, check_stage_params
 from .digest import FileDigest, file_digest
 from .errors import BadInput, StageFailed
 from .job import Device, Event, Job, JobResult, ModelRef, StageEvent, StageRequest
-from .manifest import PriceUsed, SourceFile
+from .manifest import PriceUsed, SourceFile, SourceProbe
 from .shot import ShotFolder
 from .stages import REGISTRY, with_dependencies
-from .stages.base import Cancelled, StageParams, StageSpec
+from .stages.base import Cancelled, PlanView, StageParams, StageSpec
 from .worker import EventFn
 
 if TYPE_CHECKING:
@@ -88,9 +88,9 @@ def plan(request: RunRequest, settings: Settings) -> Job:
 
         for spec in specs:
             require(spec.extras, f"the {spec.name} stage")
-    models = _models(specs, params, settings, remote=remote)
     shot = ShotFolder(request.shot or shot_folder_for(clip, settings))
     source = None
+    found = None
     if any("source" in spec.needs for spec in specs):
         found = probe(clip)
         for spec in specs:
@@ -100,6 +100,9 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         source = SourceFile(
             path=str(clip.resolve()), digest=file_digest(clip, previous), probe=found
         )
+    _settle(specs, params, shot, found)
+    # After settling: the model a stage loads may depend on its settled params (prompts).
+    models = _models(specs, params, settings, remote=remote)
     job = Job(
         shot=str(shot.root.resolve()),
         source=source,
@@ -117,6 +120,30 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         check_budget(job, request.max_cost, settings)
     shot.prepare()
     return job
+
+
+def _settle(
+    specs: list[StageSpec],
+    params: dict[str, StageParams],
+    shot: ShotFolder,
+    found: SourceProbe | None,
+) -> None:
+    """Let each stage with a ``settle`` hook fix its params against the shot (in place)."""
+    settling = [spec for spec in specs if spec.settle is not None]
+    if not settling:
+        return
+    manifest = shot.load_manifest()
+    for spec in settling:
+        assert spec.settle is not None
+        done = manifest.done(spec.name) if manifest is not None else None
+        view = PlanView(
+            shot_root=shot.root,
+            previous=done.params if done is not None else None,
+            frames=manifest.frames if manifest is not None else None,
+            probe=found,
+            params=params,
+        )
+        params[spec.name] = spec.settle(params[spec.name], view)
 
 
 def _models(

@@ -109,6 +109,16 @@ class StageContext:
     def input_dir(self, name: str) -> Path:
         return self.shot_root / name
 
+    def plate_numbers(self) -> list[int]:
+        """The plate's frame numbers: the manifest's, else the files' (may be empty)."""
+        from ..frames import frame_number
+
+        if self.frames is not None:
+            return self.frames.numbers()
+        plate = self.input_dir("plate")
+        files = [p for ext in ("png", "exr") for p in plate.glob(f"plate.*.{ext}")]
+        return sorted({n for p in files if (n := frame_number(p.name)) is not None})
+
     def has_input(self, name: str) -> bool:
         """True when the pass is an input of this run (an optional one the shot has)."""
         return name in self.inputs
@@ -151,6 +161,21 @@ StageFn = Callable[[StageContext, Any], StageResult]
 
 
 @dataclass(frozen=True)
+class PlanView:
+    """The shot as the planner sees it before any work, for a stage's ``settle`` hook."""
+
+    shot_root: Path
+    # Params of the stage's last done run on this shot (None: it has none).
+    previous: dict[str, Any] | None = None
+    # The shot's frame map as it stands (None: not ingested yet).
+    frames: FrameMap | None = None
+    # The probed source and every stage's params in this run (a stage may work out what
+    # an upstream stage will make, e.g. the plate's frame numbers).
+    probe: SourceProbe | None = None
+    params: dict[str, StageParams] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StageSpec:
     """A stage, declared as data. The CLI, planner, cost model and images derive from it."""
 
@@ -169,12 +194,19 @@ class StageSpec:
     models: tuple[str, ...] = ()
     model_param: str | None = None
     chunking: Chunking | None = None
+    # Whether these params may run in chunks (None: whenever ``chunking`` says); e.g. roto's
+    # text prompts detect anew in every chunk, its clicks live on their frames only.
+    chunkable: Callable[[Any], bool] | None = None
     # Checks that need the probed source (e.g. a frame range inside the clip); run by the
     # planner before any work, so bad input fails fast with nothing written.
     preflight: Callable[[Any, SourceProbe], None] | None = None
     # Checks a selected model's registry entry is one the stage can load (BadInput if
     # not); run by the planner with the registry the settings name, before any work.
     model_check: Callable[[ModelEntry], Any] | None = None
+    # Params that depend on the shot (e.g. roto's prompts: a run without them reuses the
+    # last pass's, so it stays cached): given the params and the shot, the params to run
+    # with; BadInput stops the run before anything is written.
+    settle: Callable[[Any, PlanView], Any] | None = None
     # Fan-out: a stage with ``chunking`` may run as independent jobs over frame ranges
     # (``StageContext.frame_range``, overlap included); ``stitch`` then merges the chunks'
     # staging folders, in frame order, into the context's own staging (e.g. depth aligns
@@ -189,6 +221,6 @@ class StageSpec:
     extras: tuple[str, ...] = ()
 
     def selected_models(self, params: StageParams) -> tuple[str, ...]:
-        if self.model_param is None:
-            return self.models
-        return (getattr(params, self.model_param),)
+        chosen = getattr(params, self.model_param) if self.model_param else None
+        # No choice yet (e.g. roto's model follows its prompts, once settled): any of them.
+        return (chosen,) if chosen else self.models

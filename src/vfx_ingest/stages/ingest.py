@@ -169,6 +169,12 @@ def frame_plan(params: IngestParams, probe: SourceProbe) -> tuple[int, int, int]
     return len(range(first, last + 1, params.every)), width, height
 
 
+def plate_numbers(params: IngestParams, probe: SourceProbe) -> list[int]:
+    """The plate's frame numbers, before any work (to check frame-numbered options)."""
+    first, last = _source_range(params, probe)
+    return [params.first_frame + i for i in range(first, last + 1, params.every)]
+
+
 def _preflight(params: IngestParams, probe: SourceProbe) -> None:
     _source_range(params, probe)
     if params.plate_format == "exr":
