@@ -206,7 +206,8 @@ def test_the_running_cost_stops_remote_work_at_the_limit(cli, clips, tmp_path, p
     assert result.exit_code == 1, result.stderr
     assert "passed --max-cost $0.05" in result.stderr
     record = ShotFolder(shot).load_manifest().stages["ingest"]
-    assert record.status == "failed" and "interrupted" in record.error
+    # Stopped, not failed: resumable, and the record says why it stopped.
+    assert record.status == "interrupted" and "passed --max-cost $0.05" in record.error
     assert not (shot / "plate").exists()  # nothing half-written in place
 
 
@@ -248,6 +249,41 @@ def test_every_run_records_its_cost_and_feeds_the_history(cli, clips, tmp_path, 
     assert len(history(isolated_config).runs()) == 1
     status = cli("status", shot)
     assert "local" in status.stdout and "0.0000" in status.stdout
+
+
+def test_an_interrupted_run_is_priced_and_never_calibrates(clips, tmp_path, isolated_config):
+    """Stopped part-way, a stage was still billed for what ran; its seconds cover part of
+    the frames, so neither it nor the run that resumes it goes into the history."""
+    from vfx_ingest import pipeline
+    from vfx_ingest.config import load_settings
+    from vfx_ingest.job import ProgressEvent, StageEvent
+    from vfx_ingest.stages.base import Cancelled
+
+    shot = tmp_path / "shot"
+    request = pipeline.RunRequest(
+        clip=clips(frames=24), shot=shot, params={"ingest": {"workers": 1}}
+    )
+    cancel = threading.Event()
+    ends: list[str] = []
+
+    def on_event(event) -> None:
+        if isinstance(event, ProgressEvent) and event.done >= 5:
+            cancel.set()
+        if isinstance(event, StageEvent) and event.status != "started":
+            ends.append(event.status)
+
+    with pytest.raises(Cancelled):
+        pipeline.run(request, load_settings(), on_event, cancel)
+    assert ends == ["interrupted"]
+    record = ShotFolder(shot).load_manifest().stages["ingest"]
+    assert record.status == "interrupted" and record.wall_s is not None
+    assert record.cost_usd == 0.0 and record.price.id == "local"
+    assert record.price.billed_s == record.wall_s
+    assert history(isolated_config).runs() == []
+
+    resumed = pipeline.run(request, load_settings(), lambda e: None)
+    assert resumed.status == "ok" and resumed.records[0].stats["resumed"]
+    assert history(isolated_config).runs() == []
 
 
 def test_remote_records_are_priced_from_the_catalog():
