@@ -251,41 +251,6 @@ def test_every_run_records_its_cost_and_feeds_the_history(cli, clips, tmp_path, 
     assert "local" in status.stdout and "0.0000" in status.stdout
 
 
-def test_an_interrupted_run_is_priced_and_never_calibrates(clips, tmp_path, isolated_config):
-    """Stopped part-way, a stage was still billed for what ran; its seconds cover part of
-    the frames, so neither it nor the run that resumes it goes into the history."""
-    from vfx_ingest import pipeline
-    from vfx_ingest.config import load_settings
-    from vfx_ingest.job import ProgressEvent, StageEvent
-    from vfx_ingest.stages.base import Cancelled
-
-    shot = tmp_path / "shot"
-    request = pipeline.RunRequest(
-        clip=clips(frames=24), shot=shot, params={"ingest": {"workers": 1}}
-    )
-    cancel = threading.Event()
-    ends: list[str] = []
-
-    def on_event(event) -> None:
-        if isinstance(event, ProgressEvent) and event.done >= 5:
-            cancel.set()
-        if isinstance(event, StageEvent) and event.status != "started":
-            ends.append(event.status)
-
-    with pytest.raises(Cancelled):
-        pipeline.run(request, load_settings(), on_event, cancel)
-    assert ends == ["interrupted"]
-    record = ShotFolder(shot).load_manifest().stages["ingest"]
-    assert record.status == "interrupted" and record.wall_s is not None
-    assert record.cost_usd == 0.0 and record.price.id == "local"
-    assert record.price.billed_s == record.wall_s
-    assert history(isolated_config).runs() == []
-
-    resumed = pipeline.run(request, load_settings(), lambda e: None)
-    assert resumed.status == "ok" and resumed.records[0].stats["resumed"]
-    assert history(isolated_config).runs() == []
-
-
 def test_remote_records_are_priced_from_the_catalog():
     from vfx_ingest.config import load_settings
     from vfx_ingest.cost.actuals import price_records
