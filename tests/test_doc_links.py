@@ -17,7 +17,6 @@ from conftest import REPO
 # may be missing, and only as whole pages (no #anchor into them). Empty this list once
 # they are merged: the last test below fails for an entry whose page exists.
 ALLOWED_MISSING = {
-    "docs/roto.md",  # roto stage (#14)
     "docs/matte.md",  # matte stage (#15)
     "docs/ui.md",  # the dashboard (#16)
     "docs/pods.md",  # RunPod pods (#13)

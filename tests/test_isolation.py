@@ -16,7 +16,8 @@ from vfx_ingest.config import (
     user_config_path,
 )
 from vfx_ingest.cost.history import History
-from vfx_ingest.job import ProgressEvent
+from vfx_ingest.job import ProgressEvent, StageEvent
+from vfx_ingest.shot import ShotFolder
 from vfx_ingest.stages.base import Cancelled
 
 from conftest import HOME_VARIABLES, REAL_ENV
@@ -66,13 +67,21 @@ def test_resumed_and_cached_runs_do_not_calibrate_throughput(clips, tmp_path):
         clip=clip, shot=tmp_path / "shot", params={"ingest": {"workers": 1}}
     )
     cancel = threading.Event()
+    ends: list[str] = []
 
     def stop_early(event: object) -> None:
         if isinstance(event, ProgressEvent) and event.done >= 5:
             cancel.set()
+        if isinstance(event, StageEvent) and event.status != "started":
+            ends.append(event.status)
 
     with pytest.raises(Cancelled):
         pipeline.run(request, load_settings(), stop_early, cancel)
+    assert ends == ["interrupted"]
+    # The stopped run is billed for what ran, and never learned from.
+    stopped = ShotFolder(tmp_path / "shot").load_manifest().stages["ingest"]  # type: ignore[union-attr]
+    assert stopped.status == "interrupted" and stopped.price is not None
+    assert stopped.price.billed_s == stopped.wall_s and history.runs() == []
     resumed = pipeline.run(request, load_settings(), lambda e: None).records[0]
     assert resumed.status == "done" and resumed.stats["resumed"] >= 5
     cached = pipeline.run(request, load_settings(), lambda e: None)

@@ -284,12 +284,12 @@ def test_ctrl_c_cancels_the_call_and_the_next_run_completes(deployed, tint, cli,
     (call,) = deployed.calls
     assert call.cancelled and call.process.returncode not in (0, None)  # the container stopped
     local = ShotFolder(shot).load_manifest().stages["tint"]  # type: ignore[union-attr]
-    assert local.status == "failed" and "interrupted" in (local.error or "")
+    assert local.status == "interrupted" and "interrupted" in (local.error or "")
     remote_shot = next(
         p for p in (deployed.root / "vfx-shots").iterdir() if p.name.startswith("shot-")
     )
     remote = json.loads((remote_shot / "shot.json").read_text())["stages"]["tint"]
-    assert remote["status"] == "failed" and "interrupted" in remote["error"]
+    assert remote["status"] == "interrupted" and "interrupted" in remote["error"]
     done = len(list((remote_shot / ".staging").glob("tint-*/tint/*.txt")))
     assert 0 < done < 24  # stopped part-way; its staging is kept for the next run
 
@@ -315,6 +315,21 @@ def test_a_cancel_request_stops_the_call(deployed, tint, cli, clips, tmp_path):
         pipeline.run(request, load_settings(backend="modal"), stop_at_first_progress, cancel)
     (call,) = deployed.calls
     assert call.cancelled and call.process.poll() is not None
+
+
+def test_the_workers_error_keeps_its_kind():
+    """A Modal worker answers an error as its line and exit code; a stage cancelled there
+    is interrupted here (exit 130), bad input stays bad input, the rest is a failure."""
+    from vfx_ingest.backends.modal.client import _result
+    from vfx_ingest.errors import StageFailed
+
+    def answer(code: int) -> dict:
+        return {"error": {"line": "tint was cancelled", "exit_code": code}}
+
+    for code, kind in ((130, Cancelled), (2, BadInput), (1, StageFailed)):
+        with pytest.raises(kind, match="tint was cancelled") as caught:
+            _result(answer(code), "tint")
+        assert caught.value.exit_code == code
 
 
 def test_a_download_that_does_not_match_its_digest_is_refused(

@@ -38,7 +38,7 @@ def test_cancel_keeps_staged_frames_and_the_next_run_resumes(clips, tmp_path):
     with pytest.raises(Cancelled):
         pipeline.run(request, load_settings(), on_event, cancel)
     record = Manifest.model_validate_json((shot / "shot.json").read_text()).stages["ingest"]
-    assert record.status == "failed" and "interrupted" in (record.error or "")
+    assert record.status == "interrupted" and "interrupted" in (record.error or "")
     assert not (shot / "plate").exists(), "a partial plate must not look complete"
     done_before = len(staged(shot, "png"))
     assert 5 <= done_before < 24
@@ -114,9 +114,9 @@ def test_failed_rerun_keeps_the_earlier_pass_and_its_record(cli, clips, tmp_path
         pipeline.run(forced, load_settings(), lambda e: None, cancel)
     assert {p.name: p.read_bytes() for p in (shot / "plate").iterdir()} == before
 
-    # The failed attempt is recorded, and so is the pass that is still in place.
+    # The stopped attempt is recorded, and so is the pass that is still in place.
     failed = Manifest.model_validate_json((shot / "shot.json").read_text()).stages["ingest"]
-    assert failed.status == "failed" and failed.params["every"] == 2
+    assert failed.status == "interrupted" and failed.params["every"] == 2
     assert failed.last_good is not None
     assert failed.last_good.output_digest == first.output_digest
     # Later stages read that pass, so it is their input while the failed attempt stands.
@@ -125,6 +125,7 @@ def test_failed_rerun_keeps_the_earlier_pass_and_its_record(cli, clips, tmp_path
     shown = cli("status", shot)
     assert shown.exit_code == 0
     assert "is kept" in " ".join(shown.stdout.split()), shown.stdout
+    assert "interrupted" in shown.stdout
 
     # So the next plain run finds that pass cached instead of redoing it.
     events: list[object] = []
@@ -145,4 +146,4 @@ def test_sigterm_records_the_stage_as_interrupted(clips, tmp_path):
     assert proc.returncode == 130
     assert stderr.strip().splitlines()[-1] == "error: interrupted"
     record = json.loads((shot / "shot.json").read_text())["stages"]["ingest"]
-    assert record["status"] == "failed" and "interrupted" in record["error"]
+    assert record["status"] == "interrupted" and "interrupted" in record["error"]

@@ -122,7 +122,30 @@ def test_cancel_stops_the_remote_job_and_nothing_keeps_running(
     assert job.returned.wait(5), "the worker thread must stop"
     assert endpoint.health()["jobs"]["inProgress"] == 0
     record = manifest(tmp_path / "shot").stages["slow"]
-    assert record.status == "failed" and "interrupted" in (record.error or "")
+    assert record.status == "interrupted" and "interrupted" in (record.error or "")
+
+
+def test_a_job_cancelled_remotely_interrupts_the_stage(endpoint, clips, tmp_path, monkeypatch):
+    """A job cancelled by someone else (RunPod's console, its API): the client records the
+    stage as interrupted, keeps its staging, and stops as on Ctrl-C."""
+    monkeypatch.setitem(REGISTRY, "slow", SLOW)
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ProgressEvent) and event.unit == "frames" and event.done >= 3:
+            for job in endpoint.jobs.values():
+                endpoint.cancel(job.id)
+
+    shot = tmp_path / "shot"
+    request = pipeline.RunRequest(
+        clip=clips(frames=4), shot=shot, stages=["slow"], backend="runpod-serverless"
+    )
+    with pytest.raises(Cancelled, match="the remote job was cancelled"):
+        pipeline.run(request, load_settings(), on_event)
+    (job,) = endpoint.jobs.values()
+    assert job.status == "CANCELLED" and job.returned.wait(5)
+    record = manifest(shot).stages["slow"]
+    assert record.status == "interrupted" and "the remote job was cancelled" in (record.error or "")
+    assert not (shot / "slow").exists()
 
 
 def test_client_timeout_cancels_the_remote_job(endpoint, clips, cli, tmp_path, monkeypatch):
@@ -214,7 +237,7 @@ def test_ctrl_c_cancels_the_remote_job(endpoint, s3, clips, tmp_path):
     (job,) = endpoint.jobs.values()
     assert job.status == "CANCELLED"
     assert job.returned.wait(10), "the remote job must stop"
-    assert manifest(shot).stages["ingest"].status == "failed"
+    assert manifest(shot).stages["ingest"].status == "interrupted"
 
 
 def test_unknown_backend_names_the_known_ones(tmp_path):

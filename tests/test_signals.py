@@ -38,7 +38,7 @@ def test_sigterm_during_the_camera_solve_is_an_interruption(solved_shot, tmp_pat
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["error: interrupted"]  # no glog stack, no log line
     record = json.loads((shot / "shot.json").read_text())["stages"]["camera"]
-    assert record["status"] == "failed" and "interrupted" in record["error"]
+    assert record["status"] == "interrupted" and "interrupted" in record["error"]
 
 
 def test_importing_pycolmap_keeps_pythons_sigterm_handler():

@@ -155,13 +155,16 @@ class ProgressEvent(BaseModel):
 
 
 class StageEvent(BaseModel):
-    """A stage started, was found cached, finished or failed."""
+    """A stage started, was found cached, finished, failed or was interrupted."""
 
     type: Literal["stage"] = "stage"
     stage: str
-    status: Literal["started", "cached", "done", "failed"]
+    status: Literal["started", "cached", "done", "failed", "interrupted"]
     record: StageRecord | None = None
 
+
+# A stage event's statuses for a stage that ran (and was billed), whatever its end.
+RAN = ("done", "failed", "interrupted")
 
 Event = ProgressEvent | StageEvent
 # Where a job's events go (the CLI's display, a remote job's progress channel).

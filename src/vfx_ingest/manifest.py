@@ -100,8 +100,9 @@ class FrameMap(BaseModel):
         return [f.frame for f in self.frames]
 
 
-# "interrupted" is never written: `status` shows it for a `running` record whose process
-# is gone (killed, or its machine stopped).
+# "interrupted": the run was stopped (Ctrl-C, SIGTERM, a cancel, a --max-cost stop) and its
+# staging kept for the next run; `status` also shows it for a `running` record whose
+# process is gone (killed, or its machine stopped). Readers treat it as "failed" does.
 Status = Literal["running", "done", "failed", "interrupted"]
 
 
@@ -141,8 +142,9 @@ class StageRecord(BaseModel):
     host: str | None = None
     last_good: StageRecord | None = Field(
         None,
-        description="While this run is running, or after it failed: the last run that "
-        "completed, whose outputs are still in place (a failed rerun never replaces them).",
+        description="While this run is running, or after it failed or was interrupted: the "
+        "last run that completed, whose outputs are still in place (a failed or interrupted "
+        "rerun never replaces them).",
     )
 
     def good(self) -> StageRecord | None:

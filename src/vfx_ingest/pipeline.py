@@ -7,6 +7,7 @@ nothing written.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,8 +17,8 @@ from pydantic import BaseModel, Field, ValidationError
 from .backends import backend_class, get_backend, with_run_options
 from .config import Settings, check_stage_params
 from .digest import FileDigest, file_digest
-from .errors import BadInput, StageFailed
-from .job import Device, Event, Job, JobResult, ModelRef, StageEvent, StageRequest
+from .errors import BadInput, StageFailed, VfxIngestError
+from .job import RAN, Device, Event, Job, JobResult, ModelRef, StageEvent, StageRequest
 from .manifest import PriceUsed, SourceFile, SourceProbe
 from .shot import ShotFolder
 from .stages import REGISTRY, with_dependencies
@@ -26,6 +27,8 @@ from .worker import EventFn
 
 if TYPE_CHECKING:
     from .cost.meter import CostMeter
+
+log = logging.getLogger(__name__)
 
 
 class RunRequest(BaseModel):
@@ -184,7 +187,8 @@ def run(
     """Plan, run on the backend, then price what ran and remember it (cost/actuals.py).
 
     With ``max_cost``, the backend gets a CostMeter that cancels remote work once the
-    running cost passes the limit; the run then fails with that reason (exit 1)."""
+    running cost passes the limit; the run then fails with that reason (exit 1), its stage
+    recorded as interrupted. An interrupted run is priced too: what ran was billed."""
     from .cost.meter import CostMeter
 
     cancel = cancel or threading.Event()
@@ -196,16 +200,20 @@ def run(
     ran: list[str] = []
 
     def track(event: Event) -> None:
-        if isinstance(event, StageEvent) and event.status in ("done", "failed"):
+        if isinstance(event, StageEvent) and event.status in RAN:
             ran.append(event.stage)
         on_event(event)
 
     try:
         result = backend.run(job, track, cancel, meter=meter)
-    except Cancelled as exc:
-        if meter.exceeded:
-            _record_actuals(job, ran, settings)
-            raise _over_budget(meter) from exc
+    except (KeyboardInterrupt, Cancelled) as exc:
+        stop = _over_budget(meter) if meter.exceeded else None
+        try:
+            _record_actuals(job, ran, settings, stopped=stop.line() if stop else None)
+        except (VfxIngestError, OSError) as error:  # the interruption is what to report
+            log.warning("could not price the interrupted run: %s", error)
+        if stop is not None:
+            raise stop from exc
         raise
     priced = _record_actuals(job, ran, settings)
     for record in result.records:
@@ -225,10 +233,11 @@ def _over_budget(meter: CostMeter) -> StageFailed:
 
 
 def _record_actuals(
-    job: Job, ran: list[str], settings: Settings
+    job: Job, ran: list[str], settings: Settings, stopped: str | None = None
 ) -> dict[str, tuple[float | None, PriceUsed | None]]:
     """Price the stage records that ran (as shot.json holds them), write the costs back,
-    feed the user's history; return each stage's (cost, price)."""
+    feed the user's history; return each stage's (cost, price). ``stopped``: why the run
+    was stopped (a cost limit), the error of the stage it interrupted."""
     from .cost.actuals import history_rows, price_records, remember
     from .cost.catalog import load_catalog
     from .cost.history import History
@@ -243,6 +252,9 @@ def _record_actuals(
             return {}
         executed = [manifest.stages[name] for name in ran if name in manifest.stages]
         price_records(executed, catalog, settings)
+        for record in executed:
+            if stopped is not None and record.status == "interrupted":
+                record.error = stopped
         shot.save_manifest(manifest)
     remember(
         History(settings.cost.history_db),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from ..job import Event, Job, JobResult, StageEvent
+from ..job import RAN, Event, Job, JobResult, StageEvent
 from ..worker import EventFn, execute
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class LocalBackend:
         meter.set_rate(0.0, "local")
 
         def tick(event: Event) -> None:
-            ran = isinstance(event, StageEvent) and event.status in ("done", "failed")
+            ran = isinstance(event, StageEvent) and event.status in RAN
             if ran and event.record is not None and event.record.wall_s is not None:
                 meter.tick(event.record.wall_s)
             on_event(event)

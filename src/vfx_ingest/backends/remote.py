@@ -8,7 +8,8 @@ worker's (so a fully cached run never starts a GPU), and for each stage that mus
    so files the bucket holds already cost nothing;
 2. sends a job naming those objects (presigned GETs, or keys on a mounted volume) through
    a :class:`Transport` (RunPod serverless, ...), and follows it: progress, the output
-   mailbox, cancellation (Ctrl-C, errors, timeouts all cancel the remote job);
+   mailbox, cancellation (Ctrl-C, errors, timeouts all cancel the remote job; a job
+   cancelled remotely interrupts the stage, as Ctrl-C does);
 3. downloads the outputs into the staging folder, each checked against its sha256.
 
 A chunkable stage on a long plate fans out into frame-range jobs (``fanout``).
@@ -318,6 +319,9 @@ class RemoteRunner:
                 if state.status == "done":
                     finished = True
                     return state
+                if state.status == "cancelled":  # by someone else: a console, the API
+                    finished = True
+                    raise Cancelled(f"{spec.name}: the remote job was cancelled")
                 if state.status != "queued" and state.status != "running":
                     finished = True
                     raise StageFailed(_ended(spec.name, state))
@@ -503,6 +507,4 @@ def _in_range(
 def _ended(stage: str, state: RemoteState) -> str:
     if state.status == "timed_out":
         return f"{stage}: the remote job timed out (the endpoint's execution timeout)"
-    if state.status == "cancelled":
-        return f"{stage}: the remote job was cancelled"
     return f"{stage} failed on the worker: {state.error or 'no error message'}"

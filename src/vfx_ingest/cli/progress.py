@@ -127,7 +127,7 @@ class HumanProgress(LiveDisplay):
         task = self.tasks.pop(event.stage, None)
         if task is not None:
             self.progress.remove_task(task)
-        if self.quiet or event.status == "failed":
+        if self.quiet or event.status in ("failed", "interrupted"):
             return  # the failure is reported once, as the command's error line
         mark = "[green]✓[/]" if event.status == "done" else "[dim]✓[/]"
         word = "done" if event.status == "done" else "cached"

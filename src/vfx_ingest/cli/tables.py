@@ -88,6 +88,10 @@ def stage_options_table(spec: StageSpec) -> Table:
     return table
 
 
+# Interrupted, like stale, asks for a rerun (which resumes); failed asks for a look first.
+STATUS_STYLES = {"done": "green", "failed": "red", "interrupted": "yellow", "stale": "yellow"}
+
+
 def status_table(manifest: Manifest, root: Path) -> Group:
     """One row a stage (no cell that wraps); its notes and prices on lines below."""
     from ..cache import staleness
@@ -112,7 +116,7 @@ def status_table(manifest: Manifest, root: Path) -> Group:
             and (why := staleness(spec, record, manifest, root))
         ):
             status, note = "stale", why
-        style = {"done": "green", "failed": "red", "stale": "yellow"}.get(status, "")
+        style = STATUS_STYLES.get(status, "")
         total_wall += record.wall_s or 0.0
         total_cost += record.cost_usd or 0.0
         table.add_row(

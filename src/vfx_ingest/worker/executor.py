@@ -33,7 +33,7 @@ from .. import atomic, cache, devices, redact
 from ..digest import FileDigest, file_digest, tree_digest
 from ..errors import BadInput, StageFailed, VfxIngestError, disk_full
 from ..job import ChunkResult, EventFn, Job, JobResult, ProgressEvent, StageEvent
-from ..manifest import Manifest, StageRecord, utcnow
+from ..manifest import Manifest, StageRecord, Status, utcnow
 from ..models.registry import Registry
 from ..models.runtime import ModelSettings, registry_for, resolve
 from ..shot import ShotFolder, this_process
@@ -152,7 +152,7 @@ def _execute_in(
             good = manifest.done(spec.name)
             if not job.force and cache.is_fresh(good, stage_key.key, shot.root):
                 assert good is not None
-                if manifest.stages[spec.name] is not good:  # after a failed rerun: restore it
+                if manifest.stages[spec.name] is not good:  # after a failed or stopped rerun
                     manifest.stages[spec.name] = good
                     shot.save_manifest(manifest)
                 records.append(good)
@@ -252,10 +252,17 @@ def _run_stage(
         for pass_name in spec.produces:
             atomic.swap_dir(staging / pass_name, shot.pass_dir(pass_name))
         shutil.rmtree(staging, ignore_errors=True)
-    except (KeyboardInterrupt, Cancelled):
-        _fail(record, "interrupted; the next run resumes where this one stopped", started)
+    except (KeyboardInterrupt, Cancelled) as exc:
+        # Stopped, not failed: the staging stays for the next run, which resumes it.
+        why = f" ({exc.what})" if isinstance(exc, Cancelled) else ""
+        _fail(
+            record,
+            f"interrupted{why}; the next run resumes where this one stopped",
+            started,
+            status="interrupted",
+        )
         shot.save_manifest(manifest)
-        emit(StageEvent(stage=spec.name, status="failed", record=record))
+        emit(StageEvent(stage=spec.name, status="interrupted", record=record))
         raise
     except VfxIngestError as exc:
         _fail(record, exc.line(), started)
@@ -334,8 +341,8 @@ def _run_chunk(
     )
 
 
-def _fail(record: StageRecord, error: str, started: float) -> None:
-    record.status = "failed"
+def _fail(record: StageRecord, error: str, started: float, status: Status = "failed") -> None:
+    record.status = status
     record.error = redact.text(error)
     record.finished_at = utcnow()
     record.wall_s = round(time.monotonic() - started, 3)

@@ -32,7 +32,7 @@ from pydantic import TypeAdapter
 
 from ... import __version__, fanout
 from ...digest import FileDigest
-from ...errors import BadInput, StageFailed, VfxIngestError
+from ...errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, BadInput, StageFailed
 from ...job import Event, Job, JobResult, ProgressEvent, StageRequest
 from ...manifest import FrameMap
 from ...shot import ShotFolder
@@ -265,13 +265,14 @@ class _Stage:
 
 
 def _result(answer: dict[str, Any], stage: str) -> JobResult:
-    """The worker's result; its error line as our error."""
+    """The worker's result; its error line as our error, of the kind its exit code says
+    (a stage cancelled there is interrupted here too)."""
     if "error" in answer:
         error = answer["error"]
-        exc: VfxIngestError = (
-            BadInput(error["line"]) if error["exit_code"] == 2 else StageFailed(error["line"])
+        kind = {EXIT_BAD_INPUT: BadInput, EXIT_INTERRUPTED: Cancelled}.get(
+            error["exit_code"], StageFailed
         )
-        raise exc
+        raise kind(error["line"])
     result = JobResult.model_validate(answer["result"])
     if result.status != "ok":
         raise StageFailed(f"{stage} failed on the Modal worker: {result.error}")
