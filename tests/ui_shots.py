@@ -162,3 +162,51 @@ def _camera(folder: Path, numbers: list[int], width: int, height: int) -> list[P
     path.write_text(EXAMPLE_CAMERAS.read_text())
     (folder / "camera" / "camera.chan").write_text("1001 0 0 0 0 0 0 40\n")
     return [path, folder / "camera" / "camera.chan"]
+
+
+class Served:
+    """The dashboard on a real uvicorn on 127.0.0.1 (a free port), in a thread; stopped
+    (and its runs cancelled) on exit."""
+
+    def __init__(self, roots: list[Path], token: str = "test-token", **kwargs: object) -> None:
+        from vfx_ingest.ui.app import create_app
+
+        self.token = token
+        self.app = create_app(roots, token=token, hosts={"127.0.0.1"}, **kwargs)  # type: ignore[arg-type]
+
+    def __enter__(self) -> Served:
+        import threading
+        import time
+
+        import uvicorn
+
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the UI server did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def session_processes(pid: int) -> list[int]:
+    """Processes still alive in the session a run's process led (its children too)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the ")": state, ppid, pgrp, session ...; zombies are already gone in effect.
+        if int(fields[3]) == pid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from http.cookies import SimpleCookie
@@ -381,7 +380,14 @@ class _TooBig(Exception):
 
 
 def _plain_name(name: str) -> bool:
-    return bool(name) and name == os.path.basename(name) and not name.startswith(".")
+    # One plain file name: no folder part (either slash), no hidden or special name.
+    return (
+        bool(name)
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and not name.startswith(".")
+    )
 
 
 def _free_name(folder: Path, name: str) -> Path:
