@@ -43,6 +43,7 @@ class ShotSummary(BaseModel):
     count: int = 0
     fps: float | None = None
     size: str = ""
+    has_plate: bool
     stages: list[StageRow]
     backends: list[str]
     cost_usd: float
@@ -86,6 +87,7 @@ def summary(
         count=frames.count if frames else 0,
         fps=float(frames.fps) if frames else None,
         size=f"{frames.width}x{frames.height}" if frames else "",
+        has_plate=(folder / "plate").is_dir(),
         stages=rows,
         backends=sorted({r.record.backend for r in rows}),
         cost_usd=sum(r.record.cost_usd or 0.0 for r in rows),
