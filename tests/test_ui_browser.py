@@ -86,6 +86,11 @@ def test_a_run_started_from_the_page_reaches_done_and_shows_its_thumbnail(page, 
     page.wait_for_function("() => document.getElementById('run-status').textContent === 'done'")
     assert page.eval_on_selector("#progress", "p => p.value === p.max")
     assert "ingest" in page.text_content("#run-stage")
+    page.click("#start")  # again: the stage is cached this time
+    page.wait_for_function(
+        "() => document.getElementById('run-stage').textContent.endsWith('cached')"
+    )
+    page.wait_for_function("() => document.getElementById('run-status').textContent === 'done'")
     page.goto(f"{served.url}/")  # the shots page now has the bundled example
     thumb = page.locator('tr[data-shot="0/courtyard"] img.thumb')
     thumb.wait_for()
@@ -93,7 +98,7 @@ def test_a_run_started_from_the_page_reaches_done_and_shows_its_thumbnail(page, 
         "() => document.querySelector('tr[data-shot=\"0/courtyard\"] img.thumb').naturalWidth > 0"
     )
     assert thumb.evaluate("img => img.naturalWidth") == 192
-    assert "ingest: done" in page.text_content('tr[data-shot="0/courtyard"]')
+    assert "ingest: cached" in page.text_content('tr[data-shot="0/courtyard"]')
 
 
 def test_the_flipbook_plays_and_scrubbing_changes_the_frame(page, served):

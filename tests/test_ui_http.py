@@ -221,3 +221,34 @@ def test_remote_resources_page_names_every_backend(root: Path):
     assert page.status_code == 200
     assert re.findall(r'data-backend="([\w-]+)"', page.text)[: len(BACKENDS)] == list(BACKENDS)
     assert "keeps nothing in the cloud" in page.text  # local
+
+
+def test_the_timeline_shows_remote_jobs_chunk_grids_and_errors(tmp_path: Path):
+    from vfx_ingest.shot import ShotFolder
+
+    shot = ShotFolder(make_shot(tmp_path / "sh020", passes=("plate", "depth", "camera")))
+    manifest = shot.load_manifest()
+    chunk = {"device": "NVIDIA L4", "wall_s": 12.0}
+    manifest.stages["depth"].stats = {
+        "chunks": [
+            {**chunk, "frames": "1001-1006", "stats": {"remote": {"job": "job-a"}}},
+            {**chunk, "frames": "1005-1012", "stats": {"remote": {"job": "job-b"}}},
+        ]
+    }
+    manifest.stages["ingest"].stats = {"remote": {"job": "sync-123", "device": "cpu"}}
+    camera = manifest.stages["camera"]
+    camera.status, camera.error = "failed", "camera: only 3 frames registered"
+    shot.save_manifest(manifest)
+    page = client(tmp_path).get("/shot/0/sh020").text
+    rows = dict(re.findall(r'data-stage="(\w+)">(.+?)</tr>', page, re.S))
+    assert re.findall(r'class="cell"[^>]*>([^<]+)<', rows["depth"]) == ["1001-1006", "1005-1012"]
+    assert 'title="job-a NVIDIA L4 12.0 s"' in rows["depth"]
+    assert ">sync-123<" in rows["ingest"]
+    assert 'chip failed">failed' in rows["camera"] and "only 3 frames registered" in rows["camera"]
+
+
+def test_a_pass_changed_on_disk_shows_as_stale(tmp_path: Path):
+    shot = make_shot(tmp_path / "sh030", passes=("plate",))
+    (shot / "plate" / "plate.1003.png").write_bytes(b"retouched by hand")
+    row = re.search(r'data-shot="0/sh030">(.+?)</tr>', client(tmp_path).get("/").text, re.S)
+    assert 'class="chip stale" title="outputs missing or modified">ingest: stale' in row.group(1)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..cache import staleness
 from ..frames import frame_number
@@ -29,11 +30,42 @@ PASSES: dict[str, tuple[str, tuple[str, ...], bool]] = {
 }
 
 
+class JobCell(BaseModel):
+    """One remote job of a stage run (or one chunk of a fan-out run): the timeline's grid."""
+
+    frames: str = ""
+    job: str = ""
+    device: str = ""
+    wall_s: float | None = None
+    resumed: bool = False
+
+
 class StageRow(BaseModel):
     name: str
     state: str
     record: StageRecord
     note: str = ""
+    jobs: list[JobCell] = Field(default_factory=list)
+
+
+def job_cells(stats: dict[str, Any]) -> list[JobCell]:
+    """The remote jobs a record's stats name: ``remote.job`` for one job, ``chunks`` (each
+    with its own stats) for a fan-out run (backends/remote and fanout write them)."""
+    if chunks := stats.get("chunks"):
+        return [
+            JobCell(
+                frames=str(c.get("frames", "")),
+                job=str(c.get("stats", {}).get("remote", {}).get("job", "")),
+                device=str(c.get("device") or ""),
+                wall_s=c.get("wall_s"),
+                resumed=bool(c.get("resumed")),
+            )
+            for c in chunks
+        ]
+    remote = stats.get("remote")
+    if isinstance(remote, dict) and remote.get("job"):
+        return [JobCell(job=str(remote["job"]), device=str(remote.get("device") or ""))]
+    return []
 
 
 class ShotSummary(BaseModel):
@@ -71,7 +103,9 @@ def stage_rows(
                 state, note = "stale", why
             elif name in cached:
                 state = "cached"
-        rows.append(StageRow(name=name, state=state, record=record, note=note))
+        rows.append(
+            StageRow(name=name, state=state, record=record, note=note, jobs=job_cells(record.stats))
+        )
     return rows
 
 
