@@ -252,3 +252,21 @@ def test_a_pass_changed_on_disk_shows_as_stale(tmp_path: Path):
     (shot / "plate" / "plate.1003.png").write_bytes(b"retouched by hand")
     row = re.search(r'data-shot="0/sh030">(.+?)</tr>', client(tmp_path).get("/").text, re.S)
     assert 'class="chip stale" title="outputs missing or modified">ingest: stale' in row.group(1)
+
+
+def test_the_cost_estimate_comes_from_the_cost_command(root: Path, tmp_path: Path):
+    import shutil
+
+    from conftest import EXAMPLES
+
+    clip = root / "estimate.mp4"
+    shutil.copyfile(EXAMPLES / "courtyard.mp4", clip)
+    http = client(root)
+    query = {"clip": str(clip), "stages": "ingest", "backend": "local"}
+    answer = http.get("/api/estimate", params=query).json()
+    assert answer["error"] is None
+    assert [(e["backend"], e["gpu"]) for e in answer["estimates"]] == [("local", "cpu")]
+    outside = http.get("/api/estimate", params={**query, "clip": str(tmp_path / "x.mp4")})
+    assert "under the shot roots" in outside.json()["error"]
+    unknown = http.get("/api/estimate", params={**query, "backend": "nowhere"}).json()
+    assert unknown["estimates"] == [] and "nowhere" in unknown["error"]
