@@ -270,3 +270,13 @@ def test_the_cost_estimate_comes_from_the_cost_command(root: Path, tmp_path: Pat
     assert "under the shot roots" in outside.json()["error"]
     unknown = http.get("/api/estimate", params={**query, "backend": "nowhere"}).json()
     assert unknown["estimates"] == [] and "nowhere" in unknown["error"]
+
+
+def test_a_damaged_manifest_is_one_line_not_a_crash(tmp_path: Path):
+    shot = make_shot(tmp_path / "sh040", passes=("plate",))
+    (shot / "shot.json").write_text("{ not json")
+    http = client(tmp_path)
+    listing = http.get("/")
+    assert listing.status_code == 200 and "cannot read the manifest" in listing.text
+    page = http.get("/shot/0/sh040")
+    assert page.status_code == 409 and "cannot read the manifest" in page.json()["detail"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from test_ui_browser import ARGS, CHROMIUM
 from vfx_ingest.camera.cameras_json import CamerasDoc
 from vfx_ingest.depth.exr import VALUES_ATTR, depth_name, write_depth
 from vfx_ingest.synthetic import Intrinsics, clip_scene, render_frames
+from vfx_ingest.ui.runs import cli_command
 
 from conftest import EXAMPLES, REPO
 from ui_shots import EXAMPLE_CAMERAS, Served
@@ -34,18 +34,9 @@ def prepare(root: Path) -> None:
     clip = root / "courtyard.mp4"
     shutil.copyfile(EXAMPLES / "courtyard.mp4", clip)
     shutil.copyfile(clip, root / "courtyard_v2.mp4")
-    command = [
-        sys.executable,
-        "-m",
-        "vfx_ingest",
-        "run",
-        str(clip),
-        "--shot",
-        str(root / "courtyard"),
-    ]
-    command += ["--stages", "ingest", "--quiet"]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     shot = root / "courtyard"
+    command = cli_command(["run", str(clip), "--shot", str(shot), "--stages", "ingest", "-q"])
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     doc = CamerasDoc.load(EXAMPLE_CAMERAS)
     k = doc.intrinsics
     intr = Intrinsics.from_focal(doc.image.width, doc.image.height, k.focal_mm, k.sensor_width_mm)

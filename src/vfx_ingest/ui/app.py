@@ -160,7 +160,10 @@ def create_app(
     @app.get("/shot/{root}/{rel:path}", response_class=HTMLResponse)
     def shot_page(root: str, rel: str, every: int | None = None) -> HTMLResponse:
         folder = shot_folder(root, rel)
-        manifest = shots.load(folder)
+        try:
+            manifest = shots.load(folder)
+        except BadInput as exc:  # a damaged or newer manifest: its one line, not a trace
+            raise HTTPException(409, exc.line()) from None
         assert manifest is not None  # shot_folder checked shot.json is there
         ref = ShotRef(root=_index(root), rel=rel)
         layers = shots.pass_frames(folder)
