@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from vfx_ingest.ui.app import create_app
 
-from conftest import Cli
+from conftest import REPO, Cli
 from ui_shots import make_shot
 
 TOKEN = "t0ken-for-tests"
@@ -280,3 +280,15 @@ def test_a_damaged_manifest_is_one_line_not_a_crash(tmp_path: Path):
     assert listing.status_code == 200 and "cannot read the manifest" in listing.text
     page = http.get("/shot/0/sh040")
     assert page.status_code == 409 and "cannot read the manifest" in page.json()["detail"]
+
+
+def test_the_page_assets_ship_in_the_package(tmp_path: Path):
+    import zipfile
+
+    from vfx_ingest.wheel import build_wheel
+
+    names = set(zipfile.ZipFile(build_wheel(tmp_path)).namelist())
+    for asset in ("static/ui.js", "static/ui.css", "templates/base.html", "templates/shot.html"):
+        assert f"vfx_ingest/ui/{asset}" in names
+    script = (REPO / "src/vfx_ingest/ui/static/ui.js").read_text()
+    assert "http://" not in script and "https://" not in script  # nothing from a CDN
