@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES, REPO, encode_clip
 from ui_shots import Served, make_shot, session_processes
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,8 +45,9 @@ def browser() -> Iterator[object]:
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("ui") / "shots"
     make_shot(folder / "sh010")
-    for name in ("courtyard.mp4", "long.mp4"):
-        shutil.copyfile(EXAMPLES / "courtyard.mp4", folder / name)
+    shutil.copyfile(EXAMPLES / "courtyard.mp4", folder / "courtyard.mp4")
+    # Long enough (20 s) that a cancel lands mid-stage on a fast machine too.
+    encode_clip(folder / "long.mp4", frames=480, width=320, height=240)
     return folder
 
 
@@ -130,6 +131,10 @@ def test_the_depth_pass_switch_shows_a_different_image_and_its_range(page, serve
     assert frame_pixels(page) != plate
     page.wait_for_function("() => document.getElementById('depth-range').textContent !== ''")
     assert page.text_content("#depth-range").startswith("disparity 0.1")
+    page.select_option("#layer-b", "plate")  # wipe the plate over the depth
+    page.fill("#wipe", "30")
+    assert page.is_visible("#frame-b") and "layer=plate" in page.get_attribute("#frame-b", "src")
+    assert page.locator("#frame-b").evaluate("i => i.style.clipPath") == "inset(0px 0px 0px 30%)"
 
 
 def test_cancel_stops_the_run_with_130_and_leaves_no_process(page, served, root):
