@@ -40,11 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from fastapi.testclient import TestClient
-    from ui_shots import make_shot
 
     from vfx_ingest.shot import ShotFolder
     from vfx_ingest.ui import proxies, shots
     from vfx_ingest.ui.app import create_app
+
+    from ui_shots import make_shot
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -182,8 +182,13 @@ def test_a_bad_clip_shows_the_clis_own_error_line_over_the_event_stream(root: Pa
 def test_the_ui_command_prints_a_tokened_url_and_warns_off_localhost(tmp_path: Path):
     import httpx
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    command = [sys.executable, "-m", "vfx_ingest", "ui", "--port", "0", "--no-browser"]
+    # The "browser" records what it was asked to open (webbrowser honours $BROWSER).
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "BROWSER": f"{browser} %s"}
+    command = [sys.executable, "-m", "vfx_ingest", "ui", "--port", "0"]
     command += ["--root", str(tmp_path), "--host", "127.0.0.2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
@@ -204,6 +209,7 @@ def test_the_ui_command_prints_a_tokened_url_and_warns_off_localhost(tmp_path: P
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     assert "warning: listening on 127.0.0.2" in stderr.decode()
+    assert opened.read_text().strip() == url
     assert url.split("token=")[1] not in stderr.decode()  # no access log line with the token
 
 
