@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from vfx_ingest import __version__
+from vfx_ingest.backends.runpod.serve import LocalEndpoint
 from vfx_ingest.config import user_config_path
-from vfx_ingest.runpod_serverless.serve import LocalEndpoint
 
 from model_servers import registry_toml, sha256
 from runpod_control import RunpodControlPlane
@@ -98,7 +98,7 @@ def test_the_build_context_installs_this_vfx_ingest(control, cli, tmp_path):
     wheel = ctx / f"vfx_ingest-{__version__}-py3-none-any.whl"
     assert dockerfile.splitlines()[1].startswith("FROM pytorch/pytorch:")
     assert f'pip install "/tmp/{wheel.name}[runpod,s3,camera]"' in dockerfile
-    assert 'CMD ["python", "-u", "-m", "vfx_ingest.runpod_serverless.handler"]' in dockerfile
+    assert 'CMD ["python", "-u", "-m", "vfx_ingest.backends.runpod.handler"]' in dockerfile
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         record = archive.read(f"vfx_ingest-{__version__}.dist-info/RECORD").decode()
@@ -107,14 +107,15 @@ def test_the_build_context_installs_this_vfx_ingest(control, cli, tmp_path):
                 data = archive.read(name)
                 expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
                 assert digest == "sha256=" + expected.decode() and int(size) == len(data)
-    assert "vfx_ingest/runpod_serverless/handler.py" in names
+    assert "vfx_ingest/backends/runpod/handler.py" in names
+    assert not any("synthetic" in n for n in names)  # test material stays out of images
     assert not any("__pycache__" in n for n in names)
 
     target = tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target)]
     subprocess.run([*pip, str(wheel)], check=True, capture_output=True, timeout=120)
     code = (
-        "import vfx_ingest, vfx_ingest.runpod_serverless.handler as h\n"
+        "import vfx_ingest, vfx_ingest.backends.runpod.handler as h\n"
         "print(vfx_ingest.__version__, h.__file__)"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}

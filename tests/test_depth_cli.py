@@ -160,8 +160,8 @@ def test_depth_fans_out_over_remote_chunk_jobs(
     pass equals a local single pass."""
     import dataclasses
 
-    from vfx_ingest.runpod_serverless import handler
-    from vfx_ingest.runpod_serverless.serve import LocalEndpoint
+    from vfx_ingest.backends.runpod import handler
+    from vfx_ingest.backends.runpod.serve import LocalEndpoint
     from vfx_ingest.stages import REGISTRY
     from vfx_ingest.stages.base import Chunking
 

@@ -13,12 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vfx_ingest import pipeline
+from vfx_ingest.backends.runpod import handler
+from vfx_ingest.backends.runpod.serve import LocalEndpoint
 from vfx_ingest.config import load_settings
 from vfx_ingest.fanout import plan_chunks
 from vfx_ingest.job import StageEvent
 from vfx_ingest.manifest import Manifest
-from vfx_ingest.runpod_serverless import handler
-from vfx_ingest.runpod_serverless.serve import LocalEndpoint
 from vfx_ingest.stages import REGISTRY
 from vfx_ingest.stages.base import Cancelled, Chunking
 

@@ -18,12 +18,12 @@ import httpx
 import pytest
 
 from vfx_ingest import pipeline
+from vfx_ingest.backends.runpod.api import worker_error
+from vfx_ingest.backends.runpod.serve import LocalEndpoint
 from vfx_ingest.config import load_settings
 from vfx_ingest.errors import BadInput
 from vfx_ingest.job import ProgressEvent
 from vfx_ingest.manifest import Manifest
-from vfx_ingest.runpod_serverless.api import worker_error
-from vfx_ingest.runpod_serverless.serve import LocalEndpoint
 from vfx_ingest.stages import REGISTRY
 from vfx_ingest.stages.base import Cancelled
 
@@ -245,7 +245,7 @@ def test_worker_serve_command_serves_the_api_and_stops_on_ctrl_c(tmp_path):
 
 
 def test_the_cost_meter_is_ticked_and_stops_remote_work(endpoint, clips, tmp_path, monkeypatch):
-    from vfx_ingest.backends.runpod_serverless import RunpodServerlessBackend
+    from vfx_ingest.backends.runpod.serverless import RunpodServerlessBackend
     from vfx_ingest.cost.meter import CostMeter
 
     monkeypatch.setitem(REGISTRY, "slow", SLOW)

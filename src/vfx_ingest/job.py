@@ -18,6 +18,7 @@ Schema 2 added ``remote`` and the result's ``frames``/``chunks``/``outputs``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -142,6 +143,8 @@ class StageEvent(BaseModel):
 
 
 Event = ProgressEvent | StageEvent
+# Where a job's events go (the CLI's display, a remote job's progress channel).
+EventFn = Callable[[Event], None]
 
 
 class OutputObject(BaseModel):

@@ -56,7 +56,7 @@ from ..stages import SOURCE, producer_of
 from ..stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
 from ..storage import Store
 from ..worker import Ran
-from .worker_io import source_relpath
+from ..worker.remote_io import source_relpath
 
 
 class RemoteState(BaseModel):

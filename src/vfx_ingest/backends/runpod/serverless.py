@@ -17,13 +17,13 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from ..config import Settings
-from ..errors import BadInput
-from ..job import Job, JobResult
-from ..worker import EventFn, execute
+from ...config import Settings
+from ...errors import BadInput
+from ...job import Job, JobResult
+from ...worker import EventFn, execute
 
 if TYPE_CHECKING:
-    from ..cost.meter import CostMeter
+    from ...cost.meter import CostMeter
 
 
 class RunpodServerlessBackend:
@@ -39,8 +39,8 @@ class RunpodServerlessBackend:
                 fix="Run `vfx-ingest deploy runpod-serverless` (it saves runpod.endpoint_id) "
                 "or set VFX_INGEST_RUNPOD__ENDPOINT_ID",
             )
-        from ..runpod_serverless.api import EndpointClient
-        from ..storage import Store
+        from ...storage import Store
+        from .api import EndpointClient
 
         self.settings = settings
         self.store = Store(settings.s3)
@@ -57,9 +57,9 @@ class RunpodServerlessBackend:
         cancel: threading.Event,
         meter: CostMeter | None = None,
     ) -> JobResult:
-        from ..remote.client import RemoteOptions, RemoteRunner
-        from ..runpod_serverless.api import RunpodTransport
-        from ..storage import uses_volume
+        from ...storage import uses_volume
+        from ..remote import RemoteOptions, RemoteRunner
+        from .api import RunpodTransport
 
         rp, s3 = self.settings.runpod, self.settings.s3
         if meter is not None:
@@ -88,8 +88,8 @@ class RunpodServerlessBackend:
 
     def _dearest_rate(self) -> tuple[float, str | None]:
         """USD per second of the dearest GPU type the endpoint may get, and its price id."""
-        from ..cost.catalog import load_catalog
-        from ..cost.estimate import billed_rate
+        from ...cost.catalog import load_catalog
+        from ...cost.estimate import billed_rate
 
         catalog = load_catalog()
         offer = self.settings.cost.runpod_serverless_offer

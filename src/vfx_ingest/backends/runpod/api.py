@@ -20,9 +20,9 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import redact, retry
-from ..errors import BadInput, StageFailed
-from ..remote.client import RemoteState
+from ... import redact, retry
+from ...errors import BadInput, StageFailed
+from ..remote import RemoteState
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class EndpointClient:
 
 
 class RunpodTransport:
-    """Carries jobs to a RunPod serverless endpoint (the ``Transport`` of remote/client)."""
+    """Carries jobs to a RunPod serverless endpoint (the ``Transport`` of ``backends/remote``)."""
 
     name = "runpod-serverless"
 

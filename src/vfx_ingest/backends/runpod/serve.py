@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .. import __version__, redact
+from ... import __version__, redact
 
 Handle = Callable[[dict[str, Any], Callable[[dict[str, Any]], None], threading.Event], dict]
 
@@ -114,6 +114,13 @@ class LocalEndpoint:
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def describe(self) -> str:
+        """What `vfx-ingest worker serve` prints: where it is and how to point runs at it."""
+        return (
+            f"RunPod-compatible endpoint on {self.url}: set runpod.api_url = "
+            f'"{self.url}" and runpod.endpoint_id = "local".'
+        )
 
     def start(self) -> LocalEndpoint:
         self.thread = threading.Thread(

@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .. import __version__
-from ..config import Settings
-from ..errors import BadInput, VfxIngestError
-from ..wheel import build_wheel
+from ... import __version__
+from ...config import Settings
+from ...errors import BadInput, VfxIngestError
+from ...wheel import build_wheel
 
 ModelsMode = Literal["bake", "volume"]
 
@@ -48,7 +48,7 @@ WORKDIR {home}
 COPY {wheel} /tmp/{wheel}
 RUN pip install "/tmp/{wheel}[runpod,s3,camera]" && rm /tmp/{wheel}
 {models}
-CMD ["python", "-u", "-m", "vfx_ingest.runpod_serverless.handler"]
+CMD ["python", "-u", "-m", "vfx_ingest.backends.runpod.handler"]
 """
 
 
@@ -80,8 +80,8 @@ class Deployment(BaseModel):
 def models_to_bake(settings: Settings) -> tuple[Path | None, list[BakedModel]]:
     """``models.lock`` and the models it pins, located in this machine's model store.
     BadInput names the ones missing or altered, with the command that fetches them."""
-    from ..models.lock import default_lock_path, read_lock
-    from ..models.runtime import registry_for, store_for, sync_hint
+    from ...models.lock import default_lock_path, read_lock
+    from ...models.runtime import registry_for, store_for, sync_hint
 
     lock_path = default_lock_path()
     lock = read_lock(lock_path)
@@ -117,7 +117,7 @@ def write_context(
     folder: Path, settings: Settings, *, models: ModelsMode, base_image: str = DEFAULT_BASE_IMAGE
 ) -> BuildContext:
     """Write the worker image's build context into ``folder`` (replacing what was there)."""
-    from ..models.lock import default_lock_path
+    from ...models.lock import default_lock_path
 
     if models == "bake":
         lock, bake = models_to_bake(settings)

@@ -1,4 +1,4 @@
-"""The RunPod serverless worker: ``python -m vfx_ingest.runpod_serverless.handler``.
+"""The RunPod serverless worker: ``python -m vfx_ingest.backends.runpod.handler``.
 
 RunPod's worker SDK (``runpod.serverless.start``) takes jobs from the endpoint's queue and
 calls :func:`handler` with ``{"id": ..., "input": {"action": ..., ...}}``:
@@ -27,9 +27,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .. import __version__, redact
-from ..errors import VfxIngestError
-from ..job import Event, Job, ProgressEvent
+from ... import __version__, redact
+from ...errors import VfxIngestError
+from ...job import Event, Job, ProgressEvent
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -53,10 +53,11 @@ def handle(
     if work.remote is None:
         # A path on this worker is never ours to touch: remote jobs bring their objects.
         return {"error": "refused: a job sent to a worker must carry remote inputs"}
-    from ..worker import execute
+    from ...config import load_settings
+    from ...worker import execute
 
     try:
-        result = execute(work, _Throttled(report), cancel)
+        result = execute(work, _Throttled(report), cancel, models=load_settings())
     except VfxIngestError as exc:
         return {"error": redact.text(exc.line())}
     answer = result.model_dump(mode="json")
@@ -66,8 +67,8 @@ def handle(
 
 
 def health() -> dict[str, Any]:
-    from ..config import load_settings
-    from ..stages import REGISTRY
+    from ...config import load_settings
+    from ...stages import REGISTRY
 
     try:
         import torch

@@ -1,8 +1,8 @@
 """The worker side of a remote job: objects in, the usual ``execute``, objects out.
 
 The worker builds a scratch shot in a temporary folder from the job's objects (each
-checked against its sha256), runs :func:`vfx_ingest.worker.execute` on it exactly as the
-local backend does, then stores every output file under its content-addressed key and
+checked against its sha256), runs :func:`vfx_ingest.worker.executor.execute_shot` on it
+exactly as the local backend does, then stores every output file under its content-addressed key and
 returns the list. Objects are files on a mounted volume (``VolumeAccess``) or presigned
 URLs (``PresignedAccess``, outputs through the mailbox described in ``job.py``). Nothing is
 written outside the scratch shot or, on a volume, outside its mount.
@@ -35,9 +35,11 @@ from ..job import (
     PresignedAccess,
     object_key,
 )
+from ..models.runtime import ModelSettings
 from ..paths import safe_join
 from ..shot import ShotFolder
 from ..stages.base import Cancelled
+from .executor import EventFn, execute_shot
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,10 @@ class Objects(Protocol):
     ) -> None: ...
 
 
-def execute_remote(job: Job, emit, cancel: threading.Event) -> JobResult:
+def execute_remote(
+    job: Job, emit: EventFn, cancel: threading.Event, models: ModelSettings | None = None
+) -> JobResult:
     """Run a job whose inputs and outputs are objects, on a scratch shot."""
-    from ..worker import execute
-
     remote = job.remote
     assert remote is not None
     objects: Objects = (
@@ -85,7 +87,7 @@ def execute_remote(job: Job, emit, cancel: threading.Event) -> JobResult:
         manifest.stages = {k: v for k, v in remote.seed.records.items() if k not in requested}
         shot.save_manifest(manifest)
         local = job.model_copy(update={"shot": str(scratch), "source": source, "remote": None})
-        result = execute(local, emit, cancel)
+        result = execute_shot(local, emit, cancel, models=models)
         if result.status != "ok":
             return result
         files = list(_outputs(result, scratch, remote.output_prefix))
