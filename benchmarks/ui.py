@@ -1,6 +1,6 @@
 """Server time to render a shot page of 1,000 frames, against reading its shot.json alone.
 
-Builds a 1,000-frame shot with every pass the UI shows (tests/ui_shots.py: plates, depth,
+Builds a 1,000-frame shot with every pass the UI shows (tests/support/ui_shots.py: plates, depth,
 roto, matte, cameras), makes its proxies once, then times the shot page through the app
 in-process (no network) and `ShotFolder.load_manifest()` in the same run. Goal (issue 16):
 median page render <= 300 ms once proxies exist.
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # the shot builder the UI tests use
+sys.path.insert(0, str(HERE.parent / "tests"))  # the shot builder is test material (support/)
 
 GOAL_S = 0.300
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from vfx_ingest.ui import proxies, shots
     from vfx_ingest.ui.app import create_app
 
-    from ui_shots import make_shot
+    from support.ui_shots import make_shot
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, REPO, encode_clip
-from ui_shots import Served, make_shot, session_processes
+from support.ui_shots import Served, make_shot, session_processes
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "ui"
@@ -168,3 +168,18 @@ def test_the_camera_view_draws_a_frustum_per_sampled_frame(page, served, root):
             assert markers.evaluate_all("ms => ms.map(m => m.dataset.frame)") == expected
             box = page.locator(f'svg[data-view="{view}"]').bounding_box()
             assert box["width"] == 320  # drawn, not hidden
+
+
+def test_the_resources_page_cleans_up_through_the_cli(page, served, s3):
+    from vfx_ingest.backends import with_hook
+
+    name = with_hook("cleanup")[0].name
+    s3.client.put_object(Bucket=s3.bucket, Key="vfx-ingest/objects/cd/old", Body=b"x" * 10)
+    page.goto(f"{served.url}/resources")
+    section = page.locator(f'section[data-backend="{name}"]')
+    section.locator(".older-than").fill("0s")
+    section.locator("button.cleanup").click()  # the dry run is ticked by default
+    result = section.locator(".cleanup-result")
+    result.filter(has_text="would remove").wait_for()
+    assert result.text_content().startswith("would remove 1 objects (0.0 MB) from s3://")
+    assert s3.object_keys() == ["vfx-ingest/objects/cd/old"]

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from vfx_ingest.ui.app import create_app
 
 from conftest import REPO, Cli
-from ui_shots import make_shot
+from support.ui_shots import make_shot
 
 TOKEN = "t0ken-for-tests"
 
@@ -220,13 +220,40 @@ def test_the_ui_command_loads_no_web_framework_until_it_runs():
     assert out.stdout.strip() == "False"
 
 
-def test_remote_resources_page_names_every_backend(root: Path):
-    from vfx_ingest.backends import BACKENDS
+def test_remote_resources_page_names_every_backend_through_its_hooks(root: Path):
+    from vfx_ingest.backends import BACKENDS, with_hook
 
-    page = client(root).get("/resources")
-    assert page.status_code == 200
-    assert re.findall(r'data-backend="([\w-]+)"', page.text)[: len(BACKENDS)] == list(BACKENDS)
-    assert "keeps nothing in the cloud" in page.text  # local
+    page = client(root).get("/resources").text
+    sections = dict(
+        re.findall(r'<section class="backend" data-backend="([\w-]+)">(.+?)</section>', page, re.S)
+    )
+    assert list(sections) == list(BACKENDS)
+    for spec in BACKENDS.values():
+        assert ('class="cleanup"' in sections[spec.name]) == spec.has("cleanup")
+        if not spec.has("resources"):
+            assert "no resources hook" in sections[spec.name]
+    assert with_hook("cleanup")  # what the clean-up test below exercises
+
+
+def test_clean_up_runs_the_clis_storage_gc(root: Path, s3):
+    """The real `storage gc` against moto's S3 server on 127.0.0.1 (the `s3` fixture)."""
+    from vfx_ingest.backends import with_hook
+
+    name = with_hook("cleanup")[0].name
+    s3.client.put_object(Bucket=s3.bucket, Key="vfx-ingest/objects/ab/old", Body=b"x" * 10)
+    http = client(root)
+    answer = http.post(f"/api/resources/{name}/cleanup", json={"older_than": "0s", "dry_run": True})
+    report = answer.json()
+    assert report["error"] is None
+    assert report["reports"][0] | {"where": ""} == {
+        "backend": name, "where": "", "removed": 1, "bytes": 10, "kept": 0, "dry_run": True
+    }  # fmt: skip
+    assert s3.object_keys() == ["vfx-ingest/objects/ab/old"]  # a dry run removes nothing
+    done = http.post(f"/api/resources/{name}/cleanup", json={"older_than": "0s"}).json()
+    assert done["reports"][0]["removed"] == 1 and s3.object_keys() == []
+    bad = http.post(f"/api/resources/{name}/cleanup", json={"older_than": "soon"}).json()
+    assert bad["reports"] == [] and "soon" in bad["error"]
+    assert http.post("/api/resources/nowhere/cleanup", json={}).status_code == 404
 
 
 def test_the_timeline_shows_remote_jobs_chunk_grids_and_errors(tmp_path: Path):

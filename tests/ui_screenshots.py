@@ -21,11 +21,11 @@ import numpy as np
 from test_ui_browser import ARGS, CHROMIUM
 from vfx_ingest.camera.cameras_json import CamerasDoc
 from vfx_ingest.depth.exr import VALUES_ATTR, depth_name, write_depth
-from vfx_ingest.synthetic import Intrinsics, clip_scene, render_frames
 from vfx_ingest.ui.runs import cli_command
 
 from conftest import EXAMPLES, REPO
-from ui_shots import EXAMPLE_CAMERAS, Served
+from support.synthetic import Intrinsics, clip_scene, render_frames
+from support.ui_shots import EXAMPLE_CAMERAS, Served
 
 DEPTH_FRAMES = 24
 

@@ -357,16 +357,15 @@ def create_app(
         return page("resources.html", active="resources", rows=rows, error=error)
 
     @app.post("/api/resources/{backend}/cleanup")
-    def cleanup(backend: str) -> dict[str, Any]:
-        from ..config import load_settings
+    async def cleanup(backend: str, request: Request) -> JSONResponse:
         from .resources import clean_up
 
         if backend not in BACKENDS:
             raise HTTPException(404, "no such backend")
-        try:
-            return {"message": clean_up(load_settings(), backend)}
-        except BadInput as exc:
-            return {"error": exc.line()}
+        asked = await request.json()
+        older_than = str(asked.get("older_than") or "7d")
+        dry_run = bool(asked.get("dry_run"))
+        return JSONResponse(await run_in_threadpool(clean_up, backend, older_than, dry_run))
 
     return Guard(app, token=token, hosts=hosts, cookie=cookie)
 

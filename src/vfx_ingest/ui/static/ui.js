@@ -175,8 +175,16 @@ function runPage() {
 function resourcesPage() {
   for (const button of document.querySelectorAll("button.cleanup")) {
     button.addEventListener("click", async () => {
-      const [, r] = await postJSON(`/api/resources/${button.dataset.backend}/cleanup`);
-      button.nextElementSibling.textContent = r.error || r.message;
+      const row = button.closest(".cleanup-row"), result = row.querySelector(".cleanup-result");
+      result.textContent = "…";
+      const [, r] = await postJSON(`/api/resources/${button.dataset.backend}/cleanup`, {
+        older_than: row.querySelector(".older-than").value,
+        dry_run: row.querySelector(".dry-run").checked,
+      });
+      result.textContent = r.error || r.reports.map((report) =>
+        `${report.dry_run ? "would remove" : "removed"} ${report.removed} objects ` +
+        `(${(report.bytes / 1e6).toFixed(1)} MB) from ${report.where}; ${report.kept} kept`,
+      ).join("; ");
     });
   }
 }

@@ -33,7 +33,7 @@ from vfx_ingest.manifest import (
 from vfx_ingest.shot import ShotFolder
 from vfx_ingest.stages import REGISTRY
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CAMERAS = REPO / "examples" / "courtyard.camera.json"
 FIRST = 1001
 
