@@ -38,13 +38,18 @@ def _owner(name: str) -> str | None:
     return name or None
 
 
+UNRESOLVED: list[str] = []
+
+
 def _targets(module: str, path: Path) -> set[str]:
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         names: list[str] = []
+        stems: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
+            stems = names
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -54,6 +59,10 @@ def _targets(module: str, path: Path) -> set[str]:
                 stem = node.module or ""
             # `from pkg import sub` depends on the submodule, `from mod import name` on mod.
             names = [f"{stem}.{alias.name}" for alias in node.names]
+            stems = [stem]
+        for stem in stems:
+            if stem.split(".")[0] == PKG and stem not in MODULES:
+                UNRESOLVED.append(f"{module}: {stem}")  # moved or deleted: not in the graph
         for name in names:
             if name.split(".")[0] == PKG and (owner := _owner(name)) and owner != module:
                 out.add(owner)
@@ -125,6 +134,11 @@ def test_the_graph_sees_function_level_and_relative_imports():
     assert "vfx_ingest.stages.camera_solve" in GRAPH["vfx_ingest.stages.camera"]
     assert "vfx_ingest.backends" in GRAPH["vfx_ingest.config"]  # `from .backends import`
     assert len(MODULES) > 100
+
+
+def test_every_import_of_ours_names_a_module_that_exists():
+    # An import of a moved or deleted module would drop out of the graph unseen.
+    assert UNRESOLVED == []
 
 
 def test_no_import_cycles():

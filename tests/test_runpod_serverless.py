@@ -225,7 +225,17 @@ def test_unknown_backend_names_the_known_ones(tmp_path):
 def test_worker_serve_command_serves_the_api_and_stops_on_ctrl_c(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vfx_ingest", "worker", "serve", "--api", "runpod", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "vfx_ingest",
+            "worker",
+            "serve",
+            "--api",
+            "runpod-serverless",
+            "--port",
+            "0",
+        ],
         stderr=subprocess.PIPE,
         text=True,
         env=env,

@@ -84,7 +84,7 @@ def backend_options() -> dict[str, tuple[str, inspect.Parameter]]:
     for field, (info, owners) in run_options().items():
         name = f"{BACKEND_PREFIX}{field}"
         flag = f"--{field.replace('_', '-')}"
-        help_text = f"{info.description} ({', '.join(owners)})"
+        help_text = f"{(info.description or '').rstrip('.')} ({', '.join(owners)})."
         options[name] = (field, _parameter(name, info, flag, BACKEND_PANEL, help_text))
     return options
 
