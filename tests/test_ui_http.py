@@ -125,6 +125,9 @@ def test_paths_outside_the_roots_are_not_found(root: Path, tmp_path: Path):
         assert answer.status_code == 404, url
         assert "outside the roots" not in answer.text
     assert http.get("/files/0/seq/sh010/shot.json").status_code == 200
+    for layer in ("roto:../../seq", "roto:..", "plate:x", "roto", "nope", "matte:.hidden"):
+        answer = http.get("/proxy/0/seq/sh010", params={"layer": layer, "frame": 1001})
+        assert answer.status_code == 404, layer
 
 
 def test_uploads_go_into_the_root_and_stop_at_the_limit(root: Path):

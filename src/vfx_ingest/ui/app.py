@@ -191,17 +191,17 @@ def create_app(
             data=json.dumps(data, separators=(",", ":")),
         )
 
-    def layer_of(folder: Path, key: str) -> tuple[shots.PassFrames, shots.PassFrames | None]:
-        layers = {layer.key: layer for layer in shots.pass_frames(folder)}
-        if key not in layers:
+    def layer_of(folder: Path, key: str) -> shots.PassFrames:
+        found = shots.layer(folder, key)
+        if found is None:
             raise HTTPException(404, f"the shot has no {key} pass")
-        return layers[key], layers.get("plate")
+        return found
 
     @app.get("/proxy/{root}/{rel:path}")
     def proxy_image(root: str, rel: str, layer: str, frame: int) -> FileResponse:
         folder = shot_folder(root, rel)
-        chosen, plate = layer_of(folder, layer)
-        path = proxies.proxy(folder, chosen, frame, plate=plate)
+        chosen = layer_of(folder, layer)
+        path = proxies.proxy(folder, chosen, frame, plate=shots.layer(folder, "plate"))
         if path is None:
             raise HTTPException(404, f"no {layer} frame {frame}")
         return FileResponse(path, media_type="image/jpeg", headers={"cache-control": "no-cache"})
@@ -209,15 +209,14 @@ def create_app(
     @app.get("/api/depth-range/{root}/{rel:path}")
     def depth_range(root: str, rel: str) -> dict[str, Any]:
         folder = shot_folder(root, rel)
-        chosen, _ = layer_of(folder, "depth")
-        low, high, values = proxies.depth_range(folder, chosen)
+        layer_of(folder, "depth")  # 404 without a depth pass
+        low, high, values = proxies.depth_range(folder)
         return {"low": low, "high": high, "values": values}
 
     @app.get("/thumb/{root}/{rel:path}")
     def thumbnail(root: str, rel: str) -> FileResponse:
         folder = shot_folder(root, rel)
-        plate = next((x for x in shots.pass_frames(folder) if x.key == "plate"), None)
-        path = proxies.thumbnail(folder, plate)
+        path = proxies.thumbnail(folder, shots.layer(folder, "plate", frames=True))
         if path is None:
             raise HTTPException(404, "the shot has no plate yet")
         return FileResponse(path, media_type="image/jpeg", headers={"cache-control": "no-cache"})

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import atomic
 from ..io.images import decode_png, read_exr
+from . import shots
 from .roots import UI_DIR
 from .shots import PassFrames, frame_file
 
@@ -78,7 +79,7 @@ def thumbnail(shot: Path, plate: PassFrames | None) -> Path | None:
     return target
 
 
-def depth_range(shot: Path, layer: PassFrames) -> tuple[float, float, str]:
+def depth_range(shot: Path) -> tuple[float, float, str]:
     """(low, high, values) of the whole depth pass, computed once per state of the pass."""
     folder = shot / "depth"
     stamp = _folder_stamp(folder)
@@ -90,7 +91,8 @@ def depth_range(shot: Path, layer: PassFrames) -> tuple[float, float, str]:
     except (OSError, ValueError, KeyError):
         pass
     low, high, values = float("inf"), float("-inf"), "relative_disparity"
-    for number in layer.frames:
+    layer = shots.layer(shot, "depth", frames=True)
+    for number in layer.frames if layer is not None else []:
         source = frame_file(shot, layer, number)
         if source is None:
             continue
@@ -140,7 +142,7 @@ def _render(
     if layer.pass_name == "plate":
         return read_plate(source)
     if layer.pass_name == "depth":
-        low, high, values = depth_range(shot, layer)
+        low, high, values = depth_range(shot)
         channels, _ = read_exr(source)
         z = np.nan_to_num(np.asarray(channels["Z"], np.float64), nan=low)
         unit = (z - low) / (high - low if high > low else 1.0)

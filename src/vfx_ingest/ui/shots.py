@@ -136,20 +136,33 @@ def load(folder: Path) -> Manifest | None:
 def pass_frames(folder: Path) -> list[PassFrames]:
     """Every flipbook layer the shot has on disk, with its frame numbers (one listing of
     each pass folder; no file is opened)."""
-    layers = []
-    for name, (prefix, exts, per_object) in PASSES.items():
+    keys = []
+    for name, (_, _, per_object) in PASSES.items():
         base = folder / name
         if not base.is_dir():
             continue
-        if not per_object:
-            layers.append(PassFrames(key=name, pass_name=name, frames=_numbers(base, prefix, exts)))
-            continue
-        for label in sorted(e.name for e in os.scandir(base) if e.is_dir()):
-            frames = _numbers(base / label, prefix, exts)
-            layers.append(
-                PassFrames(key=f"{name}:{label}", pass_name=name, label=label, frames=frames)
-            )
-    return [layer for layer in layers if layer.frames]
+        if per_object:
+            keys += sorted(f"{name}:{e.name}" for e in os.scandir(base) if e.is_dir())
+        else:
+            keys.append(name)
+    layers = [layer(folder, key, frames=True) for key in keys]
+    return [found for found in layers if found is not None and found.frames]
+
+
+def layer(folder: Path, key: str, *, frames: bool = False) -> PassFrames | None:
+    """The layer called ``key`` (``depth``, ``roto:person``) if the shot has its folder;
+    its frame numbers listed only when asked (a proxy request needs one file, not all)."""
+    pass_name, _, label = key.partition(":")
+    if pass_name not in PASSES or bool(label) != PASSES[pass_name][2]:
+        return None
+    if label and (label != Path(label).name or label.startswith(".")):
+        return None
+    base = folder / pass_name / label
+    if not base.is_dir():
+        return None
+    prefix, exts, _ = PASSES[pass_name]
+    numbers = _numbers(base, prefix, exts) if frames else []
+    return PassFrames(key=key, pass_name=pass_name, label=label or None, frames=numbers)
 
 
 def frame_file(folder: Path, layer: PassFrames, number: int) -> Path | None:
