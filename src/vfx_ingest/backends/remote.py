@@ -236,7 +236,7 @@ class RemoteRunner:
         total = sum(d.size for _, _, d in files)
         stats = self.store.put_files(
             [(path, digest) for _, path, digest in files],
-            self._bytes(spec.name, "upload", total),
+            byte_progress(self.emit, spec.name, "upload", total),
         )
         refs = {
             rel: ObjectRef(
@@ -332,7 +332,7 @@ class RemoteRunner:
                 )
             if obj.key != self.store.key_for(obj.sha256):
                 raise StageFailed(f"the worker returned an unexpected object key for {obj.relpath}")
-        on_bytes = self._bytes(spec.name, "download", sum(o.size for o in outputs))
+        on_bytes = byte_progress(self.emit, spec.name, "download", sum(o.size for o in outputs))
 
         def fetch(obj: OutputObject) -> None:
             path = safe_join(dest, obj.relpath, what="output path")
@@ -343,21 +343,6 @@ class RemoteRunner:
         with ThreadPoolExecutor(8, thread_name_prefix="download") as pool:
             list(pool.map(fetch, outputs))
         return sum(o.size for o in outputs)
-
-    def _bytes(self, stage: str, what: str, total: int) -> Callable[[int], None]:
-        lock = threading.Lock()
-        done = [0]
-
-        def on_bytes(count: int) -> None:
-            with lock:
-                done[0] += count
-                self.emit(
-                    ProgressEvent(
-                        stage=stage, done=done[0], total=total, message=what, unit="bytes"
-                    )
-                )
-
-        return on_bytes
 
 
 class Mailbox:
@@ -407,6 +392,22 @@ class Mailbox:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.store.delete([self.outbox, self.grant])
+
+
+def byte_progress(
+    emit: Callable[[Event], None], stage: str, what: str, total: int
+) -> Callable[[int], None]:
+    """A callback for transfers on several threads: each call adds bytes, and the running
+    total goes out as a ``bytes`` progress event (``what``: upload, download)."""
+    lock = threading.Lock()
+    done = [0]
+
+    def on_bytes(count: int) -> None:
+        with lock:
+            done[0] += count
+            emit(ProgressEvent(stage=stage, done=done[0], total=total, message=what, unit="bytes"))
+
+    return on_bytes
 
 
 def _in_range(

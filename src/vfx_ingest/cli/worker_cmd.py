@@ -40,14 +40,10 @@ def serve(
 ) -> None:
     """Serve a backend-compatible endpoint that runs jobs on this machine."""
     with errors_to_exit_codes():
-        from ..backends import backend_spec
-        from ..errors import BadInput
+        from ..backends import hook_of
         from .output import err
 
-        serve_hook = backend_spec(api).hook("serve")
-        if serve_hook is None:
-            raise BadInput(f"backend {api} has no local endpoint", fix=f"Use --api {APIS[0]}")
-        endpoint = serve_hook(
+        endpoint = hook_of(api, "serve", "local endpoint")(
             host=host, port=port, workers=workers, execution_timeout_s=execution_timeout
         )
         err.print(f"{endpoint.describe()} Ctrl-C stops it.")
