@@ -328,3 +328,26 @@ def test_the_page_assets_ship_in_the_package(tmp_path: Path):
         assert f"vfx_ingest/ui/{asset}" in names
     script = (REPO / "src/vfx_ingest/ui/static/ui.js").read_text()
     assert "http://" not in script and "https://" not in script  # nothing from a CDN
+
+
+def test_remote_resources_come_from_the_backends_resources_hook(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Modal's hook against the project's Modal double (tests/modal_double.py): Modal's
+    control plane cannot be reached from tests."""
+    from vfx_ingest.backends.modal import seam
+
+    from modal_double import FakeModal
+
+    volumes = tmp_path / "modal"
+    (volumes / "vfx-models").mkdir(parents=True)
+    (volumes / "vfx-models" / "weights.bin").write_bytes(b"w" * 1234)
+    monkeypatch.setattr(seam, "connect", lambda: FakeModal(volumes))
+    page = client(root).get("/resources").text
+    modal = re.search(r'data-backend="modal">(.+?)</section>', page, re.S).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", modal)
+    headers = re.findall(r"<th>([^<]*)</th>", modal)
+    assert dict(zip(headers, cells, strict=True)) == {
+        "kind": "volume", "name": "vfx-models", "id": "", "status": "",
+        "detail": "models: none", "size": "1.2 kB",
+    }  # fmt: skip

@@ -21,7 +21,7 @@ from .runs import cli_json
 class BackendResources(BaseModel):
     backend: str
     summary: str
-    items: list[dict[str, Any]] = Field(default_factory=list)
+    items: list[dict[str, str]] = Field(default_factory=list)
     note: str = ""
     can_clean: bool = False
 
@@ -37,7 +37,7 @@ def list_resources(settings: Settings) -> list[BackendResources]:
             row.note = "lists no cloud resources (no resources hook)"
         else:
             try:
-                row.items = [r.model_dump(mode="json", exclude={"backend"}) for r in hook(settings)]
+                row.items = [_shown(r.model_dump(mode="json")) for r in hook(settings)]
                 row.note = "" if row.items else "nothing running or stored"
             except VfxIngestError as exc:
                 row.note = f"not available: {exc.line()}"
@@ -45,6 +45,16 @@ def list_resources(settings: Settings) -> list[BackendResources]:
                 row.note = f"not installed ({exc.name})"
         rows.append(row)
     return rows
+
+
+def _shown(resource: dict[str, Any]) -> dict[str, str]:
+    """A Resource's fields as table cells: sizes readable, absent values blank."""
+    from rich.filesize import decimal
+
+    resource.pop("backend", None)
+    size = resource.pop("size_bytes", None)
+    cells = {key: "" if value is None else str(value) for key, value in resource.items()}
+    return {**cells, "size": "" if size is None else decimal(size)}
 
 
 def clean_up(name: str, older_than: str, dry_run: bool) -> dict[str, Any]:
