@@ -351,3 +351,17 @@ def test_remote_resources_come_from_the_backends_resources_hook(
         "kind": "volume", "name": "vfx-models", "id": "", "status": "",
         "detail": "models: none", "size": "1.2 kB",
     }  # fmt: skip
+
+
+def test_odd_names_and_bad_cameras_do_not_break_the_shot_page(tmp_path: Path):
+    shot = make_shot(tmp_path / "sh050", passes=("plate", "roto", "camera"))
+    (shot / "roto" / "person").rename(shot / "roto" / "<!--x")
+    (shot / "camera" / "cameras.json").write_text('{"schema": "something else"}')
+    http = client(tmp_path)
+    page = http.get("/shot/0/sh050")
+    assert page.status_code == 200
+    data = json.loads(re.search(r'id="shot-data">(.+?)</script>', page.text).group(1))
+    assert "roto:<!--x" in data["layers"]  # escaped in the page, intact once parsed
+    assert "<!--x" not in re.search(r'id="shot-data">(.+?)</script>', page.text).group(1)
+    assert "not a vfx-ingest.cameras/1 document" in page.text
+    assert http.get("/shot/0/sh050", params={"every": 0}).status_code == 422

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import jinja2
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
@@ -126,7 +126,6 @@ def create_app(
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.state.runs = runs
 
     def page(name: str, **context: Any) -> HTMLResponse:
         nav = {"shots": "Shots", "run": "Run", "resources": "Remote resources"}
@@ -158,7 +157,7 @@ def create_app(
         return page("shots.html", active="shots", shots=rows, broken=broken, roots=state.dirs)
 
     @app.get("/shot/{root}/{rel:path}", response_class=HTMLResponse)
-    def shot_page(root: str, rel: str, every: int | None = None) -> HTMLResponse:
+    def shot_page(root: str, rel: str, every: int | None = Query(None, ge=1)) -> HTMLResponse:
         folder = shot_folder(root, rel)
         try:
             manifest = shots.load(folder)
@@ -167,10 +166,13 @@ def create_app(
         assert manifest is not None  # shot_folder checked shot.json is there
         ref = ShotRef(root=_index(root), rel=rel)
         layers = shots.pass_frames(folder)
-        camera = None
+        camera, camera_error = None, None
         cameras_json = folder / "camera" / "cameras.json"
         if cameras_json.is_file():
-            camera = camera_view(cameras_json, manifest.done("camera"), every)
+            try:
+                camera = camera_view(cameras_json, manifest.done("camera"), every)
+            except ValueError as exc:  # not a cameras.json this version reads
+                camera_error = f"camera/cameras.json: {exc}"
         frames = manifest.frames.numbers() if manifest.frames else []
         data = {
             "frames": frames or sorted({n for layer in layers for n in layer.frames}),
@@ -186,9 +188,11 @@ def create_app(
             manifest=manifest,
             layers=layers,
             camera=camera,
+            camera_error=camera_error,
             exports=shots.exports(folder),
             logs=shots.logs(folder),
-            data=json.dumps(data, separators=(",", ":")),
+            # "<" escaped: nothing in the data can close the <script> element holding it.
+            data=json.dumps(data, separators=(",", ":")).replace("<", "\\u003c"),
         )
 
     def layer_of(folder: Path, key: str) -> shots.PassFrames:
