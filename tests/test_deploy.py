@@ -23,6 +23,7 @@ import pytest
 from vfx_ingest import __version__
 from vfx_ingest.backends.runpod.serve import LocalEndpoint
 from vfx_ingest.config import user_config_path
+from vfx_ingest.stages import REGISTRY
 
 from model_servers import registry_toml, sha256
 from runpod_control import RunpodControlPlane
@@ -97,7 +98,9 @@ def test_the_build_context_installs_this_vfx_ingest(control, cli, tmp_path):
     dockerfile = (ctx / "Dockerfile").read_text()
     wheel = ctx / f"vfx_ingest-{__version__}-py3-none-any.whl"
     assert dockerfile.splitlines()[1].startswith("FROM pytorch/pytorch:")
-    assert f'pip install "/tmp/{wheel.name}[runpod,s3,camera]"' in dockerfile
+    extras = sorted({"runpod", "s3", *(e for spec in REGISTRY.values() for e in spec.extras)})
+    assert {"camera", "ml"} <= set(extras)  # what the stages declare
+    assert f'pip install "/tmp/{wheel.name}[{",".join(extras)}]"' in dockerfile
     assert 'CMD ["python", "-u", "-m", "vfx_ingest.backends.runpod.handler"]' in dockerfile
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()

@@ -263,11 +263,17 @@ def test_params_and_models_are_checked() -> None:
     with pytest.raises(ValidationError, match="multiple of 14"):
         DepthParams(input_size=500)
     assert DepthParams().model == "vda-small" and DepthParams().input_size == 518
+    from vfx_ingest.models.registry import load_registry
+
+    registry = load_registry()
     with pytest.raises(BadInput, match=r"unknown model 'vda-smal'\. Did you mean vda-small"):
-        SPEC.preflight(DepthParams(model="vda-smal"), None)
-    # In the registry and a depth model, but not a Video Depth Anything checkpoint.
+        registry.get("vda-smal")
+    # In the registry and a depth model, but not a Video Depth Anything checkpoint: the
+    # planner runs the stage's model check before any work.
+    assert SPEC.model_check is not None
+    SPEC.model_check(registry.get("vda-small"))
     with pytest.raises(BadInput, match="not a Video Depth Anything checkpoint"):
-        SPEC.preflight(DepthParams(model="depth-anything-v2-small"), None)
+        SPEC.model_check(registry.get("depth-anything-v2-small"))
 
 
 def test_model_ids_follow_the_registry() -> None:

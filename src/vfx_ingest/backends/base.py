@@ -13,7 +13,7 @@ Everything else about a backend is a declaration, :class:`BackendSpec`, register
   ``--ephemeral``), each setting the field of the same name in the backend's section;
 - optional hooks, each ``"module:function"`` imported only when called (cloud SDKs are
   heavy): ``deploy``, ``sync_models``, ``resources``, ``cleanup``, ``offers``, ``rate``,
-  ``refresh_prices``, ``serve``. Their signatures are the Protocols below.
+  ``refresh_prices``, ``serve``; their signatures are listed with :data:`HOOKS`.
 
 A declaration module imports nothing heavier than pydantic: the configuration and the CLI's
 option lists are built from it at start-up.
@@ -111,18 +111,6 @@ class CleanupReport(Report):
         )
 
 
-# The hooks' signatures (``Settings`` and the cost types are named, not imported: this
-# module stays importable by the configuration itself).
-DeployHook = Callable[..., Report]  # (settings, options: spec.deploy_options, say) -> Report
-SyncModelsHook = Callable[..., Any]  # (settings) -> ModelsTarget, checked before downloads
-ResourcesHook = Callable[..., list[Resource]]  # (settings) -> what it has in the cloud
-CleanupHook = Callable[..., CleanupReport]  # (settings, older_than: timedelta, dry_run)
-OffersHook = Callable[..., list[Any]]  # (settings, catalog) -> the catalog Prices it runs
-RateHook = Callable[..., float]  # (settings, catalog, price, notes) -> USD per billed second
-RefreshHook = Callable[..., Any]  # (settings) -> cost.refresh.RefreshResult
-ServeHook = Callable[..., Any]  # (host, port, workers, execution_timeout_s) -> endpoint
-
-
 class ModelsTarget(Protocol):
     """Where ``models sync --to <backend>`` puts verified weights (a volume, a bucket);
     made by the ``sync_models`` hook, which checks access before anything is downloaded."""
@@ -132,15 +120,16 @@ class ModelsTarget(Protocol):
     def upload(self, entries: list[Any], store: Any) -> ModelsUpload: ...
 
 
+# The hooks a backend may declare, with what they are called with and return:
 HOOKS = (
-    "deploy",
-    "sync_models",
-    "resources",
-    "cleanup",
-    "offers",
-    "rate",
-    "refresh_prices",
-    "serve",
+    "deploy",  # (settings, options: its deploy_options, say: Say) -> Report
+    "sync_models",  # (settings) -> ModelsTarget, reached before anything is downloaded
+    "resources",  # (settings) -> list[Resource]: what it has running or stored
+    "cleanup",  # (settings, older_than: timedelta, dry_run: bool) -> CleanupReport
+    "offers",  # (settings, catalog) -> the catalog's GPU Prices it runs a clip on
+    "rate",  # (settings, catalog, price, notes: list[str] | None) -> USD per billed second
+    "refresh_prices",  # (settings) -> cost.refresh.RefreshResult
+    "serve",  # (host, port, workers, execution_timeout_s) -> a local endpoint
 )
 
 

@@ -99,7 +99,7 @@ class StageContext:
     # A chunk job covers only these frame numbers (first, last), overlap included.
     frame_range: tuple[int, int] | None = None
     models: dict[str, Path] = field(default_factory=dict)
-    # The registry the models came from (the studio's included), for their descriptions.
+    # The registry the models came from (the studio's included; None: the built-in one).
     model_registry: Registry | None = None
     on_progress: ProgressFn = lambda done, total, message: None
     cancel_event: threading.Event = field(default_factory=threading.Event)

@@ -74,10 +74,10 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     from ..depth.resume import Checkpoints
     from ..depth.sizing import network_size
     from ..depth.windows import chunk_windows, window_inputs, window_plan
+    from ..models.registry import load_registry
 
-    if ctx.model_registry is None:
-        raise BadInput(f"the worker was given no model registry for {params.model}")
-    model = depth_model(ctx.model_registry.get(params.model))
+    registry = ctx.model_registry or load_registry()  # the built-in one unless given
+    model = depth_model(registry.get(params.model))
     numbers = _plate_numbers(ctx)
     first, last = _chunk(ctx, numbers)
     notes = [note] if (note := model.license_note()) else []

@@ -44,9 +44,10 @@ ENV PYTHONUNBUFFERED=1 \\
     VFX_INGEST_VOLUME_DIR={volume}{registry_env}
 WORKDIR {home}
 
-# torch comes with the base image; the wheel adds vfx-ingest and the RunPod worker SDK.
+# torch comes with the base image; the wheel adds vfx-ingest, the RunPod worker SDK and
+# the extras the stages declare.
 COPY {wheel} /tmp/{wheel}
-RUN pip install "/tmp/{wheel}[runpod,s3,camera]" && rm /tmp/{wheel}
+RUN pip install "/tmp/{wheel}[{extras}]" && rm /tmp/{wheel}
 {models}
 CMD ["python", "-u", "-m", "vfx_ingest.backends.runpod.handler"]
 """
@@ -155,6 +156,7 @@ def write_context(
             version=__version__,
             base_image=base_image,
             wheel=wheel.name,
+            extras=",".join(worker_extras()),
             models_dir=f"{root}/models",
             hf_cache=f"{root}/hf",
             volume=VOLUME_MOUNT,
@@ -178,6 +180,14 @@ def docker_commands(context: BuildContext, image: str) -> list[list[str]]:
         ["docker", "build", "--platform", "linux/amd64", "-t", image, str(context.folder)],
         ["docker", "push", image],
     ]
+
+
+def worker_extras() -> list[str]:
+    """The wheel's extras in the image: the worker SDK, object storage, and every extra a
+    registered stage declares (``StageSpec.extras``), as the Modal image does."""
+    from ...stages import REGISTRY
+
+    return sorted({"runpod", "s3", *(e for spec in REGISTRY.values() for e in spec.extras)})
 
 
 def run_docker(commands: list[list[str]]) -> None:
