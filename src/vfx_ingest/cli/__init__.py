@@ -63,6 +63,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run a worker here: a backend's local endpoint, for development.",
         "Remote",
     ),
+    "ui": (
+        "vfx_ingest.cli.ui_cmd",
+        "Browse shots, flip through passes, start and watch runs in a browser.",
+        "Shots",
+    ),
     "config": (
         "vfx_ingest.cli.config_cmd",
         "Show the configuration and where it comes from.",
