@@ -13,7 +13,7 @@ Everything else about a backend is a declaration, :class:`BackendSpec`, register
   ``--ephemeral``), each setting the field of the same name in the backend's section;
 - optional hooks, each ``"module:function"`` imported only when called (cloud SDKs are
   heavy): ``deploy``, ``sync_models``, ``resources``, ``cleanup``, ``offers``, ``rate``,
-  ``refresh_prices``, ``serve``. Their signatures are the Protocols below.
+  ``refresh_prices``, ``serve``, ``pod``. Their signatures are the Protocols below.
 
 A declaration module imports nothing heavier than pydantic: the configuration and the CLI's
 option lists are built from it at start-up.
@@ -121,6 +121,7 @@ OffersHook = Callable[..., list[Any]]  # (settings, catalog) -> the catalog Pric
 RateHook = Callable[..., float]  # (settings, catalog, price, notes) -> USD per billed second
 RefreshHook = Callable[..., Any]  # (settings) -> cost.refresh.RefreshResult
 ServeHook = Callable[..., Any]  # (host, port, workers, execution_timeout_s) -> endpoint
+PodHook = Callable[..., Any]  # (host, port) -> never returns: `worker pod`, inside a pod
 
 
 class ModelsTarget(Protocol):
@@ -141,6 +142,7 @@ HOOKS = (
     "rate",
     "refresh_prices",
     "serve",
+    "pod",
 )
 
 
