@@ -97,3 +97,187 @@ def test_a_pod_run_brings_back_the_local_plate_and_terminates_its_pod(double, cl
     creates = [b for m, path, b in double.requests if (m, path) == ("POST", "/v2/pods")]
     assert creates and not double.schema.request_errors("/v2/pods", "POST", creates[0])
     assert ledger(tmp_path / "home") == {}
+
+
+def status_of(pod) -> dict:
+    try:
+        return json.loads((pod.folder / "tmp" / "vfx-ingest-pod-status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def busy(double: RunpodPodDouble) -> bool:
+    return any(status_of(p).get("busy") for p in double.live_pods())
+
+
+def start_run(clip: Path, shot: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
+    args = [sys.executable, "-m", "vfx_ingest", "run", str(clip), "--shot", str(shot), *POD]
+    args += ["--plate-format", "exr", "-q", *extra]
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def big_clip(clips) -> Path:
+    return clips("big.mp4", frames=48, width=1280, height=720)
+
+
+def own_deletes(double: RunpodPodDouble, pod) -> list[str]:
+    """What the pod's own watchdog asked of RunPod (with its pod-scoped key)."""
+    return [method for pod_id, method, _ in double.pod_requests if pod_id == pod.id]
+
+
+@pytest.mark.timeout(180)
+def test_a_killed_client_leaves_a_pod_that_terminates_itself(double, clips, tmp_path):
+    proc = start_run(big_clip(clips), tmp_path / "shot")
+    try:
+        wait_for(lambda: busy(double), 90)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        killed = time.monotonic()
+    finally:
+        proc.kill()
+    (pod,) = double.pods.values()
+    wait_for(lambda: pod.status == "TERMINATED", 4 + 30)
+    assert time.monotonic() - killed <= 4 + 30
+    assert own_deletes(double, pod) == ["DELETE"]
+    assert "no client request" in (pod.folder / "container.log").read_text()
+    assert_nothing_bills(double)
+
+
+@pytest.mark.timeout(180)
+def test_a_crashed_worker_server_ends_its_pod_and_the_run_fails(double, clips, tmp_path):
+    proc = start_run(big_clip(clips), tmp_path / "shot")
+    try:
+        wait_for(lambda: busy(double), 90)
+        (pod,) = double.live_pods()
+        children = Path(f"/proc/{pod.process.pid}/task/{pod.process.pid}/children")
+        (server,) = children.read_text().split()
+        os.kill(int(server), signal.SIGKILL)
+        assert proc.wait(60) == 1
+    finally:
+        proc.kill()
+    assert "worker server exited" in (pod.folder / "container.log").read_text()
+    assert "DELETE" in own_deletes(double, pod)
+    assert_nothing_bills(double)
+
+
+@pytest.mark.timeout(120)
+def test_a_kept_pod_ends_at_its_deadline(double, clips, cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__POD_IDLE_TIMEOUT_S", "600")
+    result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD, "--keep-pod",
+                 "--pod-deadline", "0.004")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    (pod,) = double.pods.values()
+    assert pod.status == "RUNNING"  # kept, past the client's silence rule
+    assert "pods gc" in result.stderr
+    wait_for(lambda: pod.status == "TERMINATED", 30)
+    assert "deadline passed" in (pod.folder / "container.log").read_text()
+    assert_nothing_bills(double)
+
+
+@pytest.mark.timeout(120)
+def test_a_kept_pod_ends_when_idle_and_is_stopped_when_delete_is_refused(
+    double, clips, cli, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__POD_IDLE_TIMEOUT_S", "2")
+    double.forbid_pod_delete = True
+    result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD, "--keep-pod")
+    assert result.exit_code == 0, result.stderr
+    (pod,) = double.pods.values()
+    wait_for(lambda: pod.status == "EXITED", 30)
+    assert own_deletes(double, pod) == ["DELETE", "POST"]  # refused, then the stop action
+    assert "no job for" in (pod.folder / "container.log").read_text()
+    assert_nothing_bills(double)
+    gc = cli("pods", "gc", "--all", "--json")
+    assert gc.exit_code == 0 and json.loads(gc.stdout)["removed"] == 1
+    assert pod.status == "TERMINATED"
+
+
+@pytest.mark.timeout(120)
+def test_a_pod_that_never_starts_is_terminated_and_the_next_gpu_used(
+    double, clips, cli, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__POD_START_TIMEOUT_S", "10")
+    double.stall.add(GPU)  # its image pull never finishes
+    result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD)
+    assert result.exit_code == 0, result.stderr
+    first, second = double.pods.values()
+    assert first.body["gpu"]["id"] == GPU and first.status == "TERMINATED"
+    assert first.process is None  # it never ran, and stopped billing when terminated
+    assert second.body["gpu"]["id"] == "NVIDIA RTX A5000" and second.status == "TERMINATED"
+    assert_nothing_bills(double)
+
+
+def test_no_capacity_moves_to_the_next_gpu_type(double, clips, cli, tmp_path):
+    double.no_capacity.add(GPU)
+    result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD, "--gpu", GPU)
+    assert result.exit_code == 0, result.stderr
+    (pod,) = double.pods.values()
+    assert pod.body["gpu"]["id"] == "NVIDIA RTX A5000"
+    assert_nothing_bills(double)
+
+
+def test_no_capacity_anywhere_fails_with_one_line(double, clips, cli, tmp_path):
+    double.no_capacity.update({GPU, "NVIDIA RTX A5000"})
+    result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD)
+    assert result.exit_code == 1
+    assert "no pod could be started" in result.stderr and "no longer any instances" in result.stderr
+    assert not double.pods
+    assert_nothing_bills(double)
+
+
+def test_a_lost_create_answer_leaves_a_pod_that_pods_gc_finds_by_name(double, clips, cli, tmp_path):
+    double.lose_create_answers = 1
+    result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD)
+    assert result.exit_code == 1 and "pods gc" in result.stderr
+    (pod,) = double.pods.values()
+    listed = cli("pods", "list", "--json")
+    assert listed.exit_code == 0
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [pod.id]
+    assert "not in this machine's ledger" in listed.stdout
+    kept = cli("pods", "gc", "--json")  # younger than the default age: another run's?
+    assert json.loads(kept.stdout)["removed"] == 0
+    gc = cli("pods", "gc", "--older-than", "0s", "--json")
+    assert gc.exit_code == 0 and json.loads(gc.stdout)["removed"] == 1
+    assert pod.status == "TERMINATED"
+    assert_nothing_bills(double)
+
+
+def test_a_delete_answered_500_is_retried(double, clips, cli, tmp_path):
+    double.delete_answers = [500]
+    result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD)
+    assert result.exit_code == 0, result.stderr
+    (pod,) = double.pods.values()
+    deletes = [r for r in double.requests if r[0] == "DELETE" and r[1] == f"/v2/pods/{pod.id}"]
+    assert len(deletes) == 2 and pod.status == "TERMINATED"
+    assert_nothing_bills(double)
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_terminates_the_pod_and_exits_130(double, clips, tmp_path):
+    proc = start_run(big_clip(clips), tmp_path / "shot")
+    try:
+        wait_for(lambda: busy(double), 90)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130
+    finally:
+        proc.kill()
+    (pod,) = double.pods.values()
+    assert pod.status == "TERMINATED" and own_deletes(double, pod) == []  # the client's
+    assert ledger(tmp_path / "home") == {}
+    assert_nothing_bills(double)
+
+
+@pytest.mark.timeout(180)
+def test_max_cost_stops_the_run_and_terminates_the_pod(double, clips, tmp_path):
+    # The 4090's secure rate is $0.69/h: $0.0008 is about 4 s of pod.
+    proc = start_run(big_clip(clips), tmp_path / "shot", "--max-cost", "0.0008")
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and b"max-cost" in err
+    (pod,) = double.pods.values()
+    assert pod.status == "TERMINATED" and own_deletes(double, pod) == []
+    assert pod.billed_s() < 4 + 10
+    assert_nothing_bills(double)
