@@ -33,7 +33,6 @@ Failures a test asks for: ``no_capacity`` (GPU ids), ``stall`` (GPU ids),
 from __future__ import annotations
 
 import http.client
-
 import os
 import secrets
 import shlex

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from runpod_pod_double import RunpodPodDouble
 from vfx_ingest.manifest import Manifest
 
 from conftest import REPO
-from runpod_pod_double import RunpodPodDouble
 
 KEY = "user-key-0123456789"
 POD = ("--backend", "runpod-pod")
@@ -179,7 +179,7 @@ def test_a_kept_pod_ends_at_its_deadline(double, clips, cli, tmp_path, monkeypat
 def test_a_kept_pod_ends_when_idle_and_is_stopped_when_delete_is_refused(
     double, clips, cli, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("VFX_INGEST_RUNPOD__POD_IDLE_TIMEOUT_S", "2")
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__POD_IDLE_TIMEOUT_S", "6")
     double.forbid_pod_delete = True
     result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD, "--keep-pod")
     assert result.exit_code == 0, result.stderr
@@ -270,13 +270,15 @@ def test_ctrl_c_terminates_the_pod_and_exits_130(double, clips, tmp_path):
 
 @pytest.mark.timeout(180)
 def test_max_cost_stops_the_run_and_terminates_the_pod(double, clips, tmp_path):
-    # The 4090's secure rate is $0.69/h: $0.0008 is about 4 s of pod.
-    proc = start_run(big_clip(clips), tmp_path / "shot", "--max-cost", "0.0008")
+    # The estimate ($0.01 from the catalog) passes; the pod RunPod gives costs $100/h, so
+    # $0.10 is 3.6 s of pod, and the meter (at the pod's own rate) stops the run.
+    next(g for g in double.gpus if g["id"] == GPU)["price"]["secure"] = 100.0
+    proc = start_run(big_clip(clips), tmp_path / "shot", "--max-cost", "0.10")
     try:
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 1 and b"max-cost" in err
+    assert proc.returncode == 1 and b"max-cost" in err, err
     (pod,) = double.pods.values()
     assert pod.status == "TERMINATED" and own_deletes(double, pod) == []
     assert pod.billed_s() < 4 + 10

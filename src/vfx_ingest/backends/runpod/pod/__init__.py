@@ -9,5 +9,5 @@
 - ``server``: the worker's HTTP server inside the pod (the serverless job API, behind a
   per-pod bearer token), reporting its activity to the watchdog;
 - ``commands``: ``pods list|gc`` (the ``resources`` and ``cleanup`` hooks), ``worker pod``;
-- ``volume``: ``models sync --to runpod-pod`` onto the network volume's S3 API.
+
 """

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -76,7 +77,6 @@ class RunpodPodBackend:
             rp.rest_url, rp.api_key.get_secret_value() if rp.api_key else None
         )
         self.ledger = Ledger()
-        self.say = log.warning
 
     # ------------------------------------------------------------------ the run
 
@@ -135,10 +135,11 @@ class RunpodPodBackend:
                 with contextlib.suppress(Exception):
                     client.http.request("POST", "keep")
                 self.ledger.update(pod_id, kept=True)
-                self.say(
+                print(
                     f"pod {pod_id} kept: it terminates itself after "
                     f"{rp.pod_idle_timeout_s:g} s without a job; remove it now with "
-                    f"`vfx-ingest pods gc --all`"
+                    f"`vfx-ingest pods gc --all`",
+                    file=sys.stderr,
                 )
             else:
                 self._end(pod_id, beat)
