@@ -365,7 +365,8 @@ def _proxy_class(double: RunpodPodDouble) -> type[BaseHTTPRequestHandler]:
             pod = double.pods.get(pod_id)
             ports = [str(p).split("/")[0] for p in (pod.body.get("ports", []) if pod else [])]
             if pod is None or pod.status != "RUNNING" or port not in ports:
-                return self._bad_gateway()
+                self._bad_gateway()
+                return
             length = int(self.headers.get("Content-Length") or 0)
             data = self.rfile.read(length) if length else None
             upstream = http.client.HTTPConnection("127.0.0.1", pod.host_port, timeout=100)
@@ -375,7 +376,8 @@ def _proxy_class(double: RunpodPodDouble) -> type[BaseHTTPRequestHandler]:
                 answer = upstream.getresponse()
                 payload = answer.read()
             except OSError:
-                return self._bad_gateway()
+                self._bad_gateway()
+                return
             finally:
                 upstream.close()
             self.send_response(answer.status)

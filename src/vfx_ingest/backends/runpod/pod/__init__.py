@@ -8,6 +8,5 @@
   its own pod when the client goes quiet, it idles, its deadline passes or the server dies;
 - ``server``: the worker's HTTP server inside the pod (the serverless job API, behind a
   per-pod bearer token), reporting its activity to the watchdog;
-- ``commands``: ``pods list|gc`` (the ``resources`` and ``cleanup`` hooks), ``worker pod``;
-
+- ``commands``: ``pods list|gc`` (the ``resources`` and ``cleanup`` hooks), ``worker pod``.
 """

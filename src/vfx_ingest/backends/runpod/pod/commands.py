@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ....config import Settings
@@ -25,7 +26,7 @@ def worker_pod(host: str, port: int) -> None:
     from . import watchdog
 
     rp = load_settings().runpod
-    status = os.path.join(tempfile.gettempdir(), "vfx-ingest-pod-status.json")
+    status = str(Path(tempfile.gettempdir()) / "vfx-ingest-pod-status.json")
     deadline = os.environ.get(DEADLINE_ENV) or str(time.time() + rp.pod_deadline * 3600)
     server = [sys.executable, "-m", "vfx_ingest.backends.runpod.pod.server"]
     server += ["--host", host, "--port", str(port), "--status", status]

@@ -56,7 +56,7 @@ class Ledger:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, PodEntry]]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a") as lock:
+        with self.path.with_suffix(".lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             entries = self._read()
             before = dict(entries)

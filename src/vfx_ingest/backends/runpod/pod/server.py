@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                 activity.last_request = time.time()
                 if method == "POST" and self.path.rstrip("/").endswith("/keep"):
                     activity.kept = True
-                    return self._send(200, {"kept": True})
+                    self._send(200, {"kept": True})
+                    return
             super()._route(method)
 
     endpoint.server.RequestHandlerClass = Handler

@@ -83,7 +83,7 @@ def end_pod(rest, pod_id, key, attempts=12, first_wait=1.0, max_wait=60.0):
 
 def read_status(path):
     try:
-        with open(path, encoding="utf-8") as file:
+        with open(path, encoding="utf-8") as file:  # noqa: PTH123 (pathlib: same)
             return json.load(file)
     except (OSError, ValueError):
         return {}
