@@ -54,7 +54,10 @@ def ours(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def resources(settings: Settings) -> list[Resource]:
     """Our pods (by name prefix, so a pod whose create answer was lost is listed too),
-    with what this machine's ledger knows of each."""
+    with what this machine's ledger knows of each. Without a RunPod key and with nothing in
+    the ledger there is nothing of ours to list (``storage list`` asks every backend)."""
+    if settings.runpod.api_key is None and not Ledger().entries():
+        return []
     control = _control(settings)
     try:
         pods = ours(control.pods())
