@@ -283,3 +283,50 @@ def test_max_cost_stops_the_run_and_terminates_the_pod(double, clips, tmp_path):
     assert pod.status == "TERMINATED" and own_deletes(double, pod) == []
     assert pod.billed_s() < 4 + 10
     assert_nothing_bills(double)
+
+
+def test_a_pod_worker_fetches_an_input_once_and_never_trusts_a_rotten_copy(tmp_path, monkeypatch):
+    """On a pod, later stages read the plate from the worker's object cache."""
+    import hashlib
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from vfx_ingest.job import ObjectRef
+    from vfx_ingest.worker.remote_io import OBJECT_CACHE_ENV, UrlObjects
+
+    data = b"plate bytes " * 1000
+    hits: list[str] = []
+
+    class Serve(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv(OBJECT_CACHE_ENV, str(tmp_path / "cache"))
+        sha = hashlib.sha256(data).hexdigest()
+        url = f"http://127.0.0.1:{server.server_address[1]}/object"
+        ref = ObjectRef(
+            relpath="plate/plate.1001.png", sha256=sha, size=len(data), key="k", url=url
+        )
+        objects = UrlObjects()
+        for job in ("first", "second"):
+            objects.fetch(ref, tmp_path / job / "plate.1001.png")
+            assert (tmp_path / job / "plate.1001.png").read_bytes() == data
+        assert len(hits) == 1
+        (tmp_path / "cache" / sha).unlink()
+        (tmp_path / "cache" / sha).write_bytes(b"x" * len(data))  # rotten
+        objects.fetch(ref, tmp_path / "third" / "plate.1001.png")
+        assert (tmp_path / "third" / "plate.1001.png").read_bytes() == data
+        assert len(hits) == 2
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import secrets
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -46,6 +47,7 @@ class Activity:
 
 def main(argv: list[str] | None = None) -> int:
     from ....config import load_settings
+    from ....worker.remote_io import OBJECT_CACHE_ENV
     from ..serve import LocalEndpoint
 
     parser = argparse.ArgumentParser(prog="vfx-ingest pod server")
@@ -57,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if not token:
         raise SystemExit(f"{TOKEN_ENV} is not set: the pod's worker needs its token")
     origins = [o for o in os.environ.get(STORAGE_ENV, "").split(",") if o]
+    # One client, many stages: its inputs are kept for the pod's life (the pod's disk).
+    os.environ.setdefault(OBJECT_CACHE_ENV, str(Path(tempfile.gettempdir()) / "vfx-ingest-objects"))
     settings = load_settings()
     endpoint = LocalEndpoint(
         host=args.host,
