@@ -22,7 +22,8 @@ texts), never more forgiving:
 - a billing ledger: each pod bills its GPU's per-second rate (the catalog's price, the
   pod's ``cost``) from creation until it is terminated or stopped (a stopped pod's disk
   is not billed here);
-- network volumes: ``/v2/network-volumes`` (create in a known data centre, list, get).
+- network volumes: ``/v2/network-volumes`` (create in a known data centre, list, get);
+  the volume's S3 API is moto, whose bucket ``on_volume_created`` makes.
 
 Failures a test asks for: ``no_capacity`` (GPU ids), ``stall`` (GPU ids),
 ``lose_create_answers`` (creates whose answer is dropped after the pod is made),
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -208,6 +210,8 @@ class RunpodPodDouble(RunpodV2Double):
         self.lose_create_answers = 0
         self.delete_answers: list[int] = []
         self.forbid_pod_delete = False
+        # Called with a new volume's id: its S3 API's bucket (moto) appears with it.
+        self.on_volume_created: Callable[[str], None] | None = None
         self.pod_requests: list[tuple[str, str, str]] = []  # (pod id, method, path)
         handler = self.server.RequestHandlerClass
 
@@ -310,6 +314,8 @@ class RunpodPodDouble(RunpodV2Double):
                 raise Problem(400, f"unknown data center {body['dataCenter']}")
             volume = {"id": secrets.token_hex(5), "type": "STANDARD", **body}
             self.volumes[volume["id"]] = volume
+            if self.on_volume_created is not None:
+                self.on_volume_created(volume["id"])
             return 201, volume
         if template == "/v2/network-volumes/{id}" and method == "GET":
             if ids[0] not in self.volumes:

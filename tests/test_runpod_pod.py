@@ -330,3 +330,59 @@ def test_a_pod_worker_fetches_an_input_once_and_never_trusts_a_rotten_copy(tmp_p
     finally:
         server.shutdown()
         server.server_close()
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+WEIGHT_BYTES = b"not really video depth anything" * 100
+WEIGHTS = "video_depth_anything_vitb.pth"
+
+
+def test_models_sync_to_the_network_volume_sends_each_file_once(
+    double, s3, cli, tmp_path, monkeypatch
+):
+    """moto stands in for the volume's S3 API; the volume is created through REST v2."""
+    import hashlib
+
+    from vfx_ingest.backends.runpod.pod.volume import require
+    from vfx_ingest.config import load_settings
+    from vfx_ingest.errors import BadInput
+    from vfx_ingest.job import ModelRef
+
+    hub = tmp_path / "hub"
+    repo = hub / "models--depth-anything--Video-Depth-Anything-Base"
+    blob = repo / "blobs" / hashlib.sha256(WEIGHT_BYTES).hexdigest()
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(WEIGHT_BYTES)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (snapshot / WEIGHTS).symlink_to(os.path.relpath(blob, snapshot))
+    monkeypatch.setenv("VFX_INGEST_HF_CACHE", str(hub))
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__VOLUME_S3_URL", s3.url)
+    double.on_volume_created = lambda volume_id: s3.client.create_bucket(Bucket=volume_id)
+
+    first = cli("models", "sync", "vda-base", "--to", "runpod-pod", "--json")
+    assert first.exit_code == 0, first.stderr
+    (sent,) = [line for line in cli.json_lines(first.stdout) if line["type"] == "uploaded"]
+    assert (sent["uploaded"], sent["skipped"]) == (2, 0)  # the weights and refs/main
+    (volume,) = double.volumes.values()
+    assert volume["dataCenter"] == "EU-RO-1"
+    assert load_settings().runpod.network_volume_id == volume["id"]  # saved for later runs
+    key = f"vfx-ingest/hf/{repo.name}/snapshots/{COMMIT}/{WEIGHTS}"
+    body = s3.client.get_object(Bucket=volume["id"], Key=key)["Body"].read()
+    assert body == WEIGHT_BYTES
+    second = cli("models", "sync", "vda-base", "--to", "runpod-pod", "--json")
+    (sent,) = [line for line in cli.json_lines(second.stdout) if line["type"] == "uploaded"]
+    assert (sent["uploaded"], sent["uploaded_bytes"], sent["skipped"]) == (0, 0, 2)
+    assert len(double.volumes) == 1
+
+    # A run checks the volume before it pays for a pod: intact passes, damaged is named.
+    settings = load_settings()
+    require(settings, [ModelRef(id="vda-base")])
+    s3.client.put_object(Bucket=volume["id"], Key=key, Body=b"truncated")
+    with pytest.raises(BadInput) as info:
+        require(settings, [ModelRef(id="vda-base")])
+    assert "vda-base" in info.value.line()
+    assert "vfx-ingest models sync vda-base --to runpod-pod" in info.value.line()
+    assert not double.pods

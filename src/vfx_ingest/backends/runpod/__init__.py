@@ -69,6 +69,7 @@ POD = BackendSpec(
         "vfx-ingest run clip.mp4 --backend runpod-pod --keep-pod --pod-deadline 2",
     ],
     hooks={
+        "sync_models": f"{_HERE}.pod.volume:sync_models",
         "resources": f"{_HERE}.pod.commands:resources",
         "cleanup": f"{_HERE}.pod.commands:cleanup",
         "pod": f"{_HERE}.pod.commands:worker_pod",

@@ -66,6 +66,11 @@ class RunpodSettings(BaseModel):
     data_center: str = Field(
         "EU-RO-1", description="Data centre of the network volume (and of pods using it)."
     )
+    volume_s3_url: str = Field(
+        "https://s3api-{data_center}.runpod.io",
+        description="The network volume's S3-compatible API ({data_center}: lower case); "
+        "its keys are s3.access_key_id and s3.secret_access_key.",
+    )
     volume_size_gb: int = Field(50, ge=10, le=4096, description="Size of a new network volume.")
 
 

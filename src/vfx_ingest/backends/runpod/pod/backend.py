@@ -104,8 +104,10 @@ class RunpodPodBackend:
         self, job: Job, on_event: EventFn, cancel: threading.Event, meter: CostMeter | None
     ) -> JobResult:
         from ...remote import RemoteOptions, RemoteRunner
+        from .volume import require
 
         rp = self.settings.runpod
+        require(self.settings, job.models)  # before any GPU is paid for
         token = secrets.token_urlsafe(32)
         from .... import redact
 
