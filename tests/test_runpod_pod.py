@@ -93,6 +93,7 @@ def test_a_pod_run_brings_back_the_local_plate_and_terminates_its_pod(double, cl
     assert usage["usd_per_hour"] == pod.rate and usage["cost_usd"] > 0
     # The record's billed time covers creation to termination, as the double billed it.
     assert abs(usage["billed_s"] - pod.billed_s()) < 2.0
+    assert 0 < record.stats["cold_start_s"] < usage["billed_s"]  # priced with the stage
     # Every request the client sent was valid under the published schema.
     creates = [b for m, path, b in double.requests if (m, path) == ("POST", "/v2/pods")]
     assert creates and not double.schema.request_errors("/v2/pods", "POST", creates[0])

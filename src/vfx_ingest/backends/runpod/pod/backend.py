@@ -157,7 +157,8 @@ class RunpodPodBackend:
 
     def _record_cost(self, job: Job, pod: dict[str, Any]) -> None:
         """Each stage that ran on the pod records the pod's cost from its creation to
-        its termination (to now, for a kept pod)."""
+        its termination (to now, for a kept pod); the first one also its start-up as the
+        cold start the catalog prices and the history measures."""
         from pathlib import Path
 
         from ....shot import ShotFolder
@@ -176,10 +177,14 @@ class RunpodPodBackend:
             manifest = shot.load_manifest()
             if manifest is None:
                 return
+            first = True
             for record in manifest.stages.values():
                 remote = record.stats.get("remote") or {}
                 if remote.get("pod") == pod["id"]:
                     record.stats["pod"] = usage
+                    if first:
+                        record.stats["cold_start_s"] = round(pod.get("_startup_s", 0.0), 3)
+                        first = False
             shot.save_manifest(manifest)
 
     # --------------------------------------------------------------- start-up
@@ -220,6 +225,7 @@ class RunpodPodBackend:
             client = self._client(pod["id"], token)
             try:
                 self._wait(pod, client, cancel, meter)
+                pod["_startup_s"] = time.monotonic() - created
                 return pod, client
             except NotReady as exc:
                 tried.append(exc.line())
