@@ -22,7 +22,8 @@ import pytest
 from runpod_pod_double import RunpodPodDouble
 from vfx_ingest.manifest import Manifest
 
-from conftest import REPO
+from conftest import REPO, hub_snapshot
+from modal_stages import WEIGHTS
 
 KEY = "user-key-0123456789"
 POD = ("--backend", "runpod-pod")
@@ -166,7 +167,7 @@ def test_a_crashed_worker_server_ends_its_pod_and_the_run_fails(double, clips, t
 def test_a_kept_pod_ends_at_its_deadline(double, clips, cli, tmp_path, monkeypatch):
     monkeypatch.setenv("VFX_INGEST_RUNPOD__POD_IDLE_TIMEOUT_S", "600")
     result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD, "--keep-pod",
-                 "--pod-deadline", "0.004")  # fmt: skip
+                 "--pod-deadline", "0.003")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     (pod,) = double.pods.values()
     assert pod.status == "RUNNING"  # kept, past the client's silence rule
@@ -198,7 +199,7 @@ def test_a_kept_pod_ends_when_idle_and_is_stopped_when_delete_is_refused(
 def test_a_pod_that_never_starts_is_terminated_and_the_next_gpu_used(
     double, clips, cli, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("VFX_INGEST_RUNPOD__POD_START_TIMEOUT_S", "10")
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__POD_START_TIMEOUT_S", "8")
     double.stall.add(GPU)  # its image pull never finishes
     result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD)
     assert result.exit_code == 0, result.stderr
@@ -335,30 +336,21 @@ def test_a_pod_worker_fetches_an_input_once_and_never_trusts_a_rotten_copy(tmp_p
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 WEIGHT_BYTES = b"not really video depth anything" * 100
-WEIGHTS = "video_depth_anything_vitb.pth"
 
 
 def test_models_sync_to_the_network_volume_sends_each_file_once(
     double, s3, cli, tmp_path, monkeypatch
 ):
     """moto stands in for the volume's S3 API; the volume is created through REST v2."""
-    import hashlib
-
     from vfx_ingest.backends.runpod.pod.volume import require
     from vfx_ingest.config import load_settings
     from vfx_ingest.errors import BadInput
     from vfx_ingest.job import ModelRef
 
     hub = tmp_path / "hub"
-    repo = hub / "models--depth-anything--Video-Depth-Anything-Base"
-    blob = repo / "blobs" / hashlib.sha256(WEIGHT_BYTES).hexdigest()
-    blob.parent.mkdir(parents=True)
-    blob.write_bytes(WEIGHT_BYTES)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(COMMIT)
-    snapshot = repo / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (snapshot / WEIGHTS).symlink_to(os.path.relpath(blob, snapshot))
+    repo = hub_snapshot(
+        hub, "depth-anything/Video-Depth-Anything-Base", WEIGHTS, WEIGHT_BYTES, COMMIT
+    )
     monkeypatch.setenv("VFX_INGEST_HF_CACHE", str(hub))
     monkeypatch.setenv("VFX_INGEST_RUNPOD__VOLUME_S3_URL", s3.url)
     double.on_volume_created = lambda volume_id: s3.client.create_bucket(Bucket=volume_id)

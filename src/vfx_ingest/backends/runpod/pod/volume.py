@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
 
 from ....config import Settings, save_user_values
 from ....errors import BadInput
 from ....job import ModelRef
-from ...modal.models_volume import INDEX, Index, VolumeUpload, sync
+from ...modal.models_volume import INDEX, Index, VolumeTarget
 from ...modal.seam import Entry, Writable, read_bytes
 from ...modal.spec import HF_SUBDIR, MODELS_SUBDIR
 
@@ -88,15 +87,6 @@ class S3Volume:
         self.store.delete(keys)
 
 
-class VolumeTarget:
-    def __init__(self, volume: S3Volume) -> None:
-        self.volume = volume
-        self.name = f"the RunPod {volume.name}"
-
-    def upload(self, entries: list[Any], store: Any) -> VolumeUpload:
-        return VolumeUpload(target=self.name, models=sync(self.volume, entries, store))
-
-
 def sync_models(settings: Settings) -> VolumeTarget:
     """The ``sync_models`` hook: the network volume (created when none is configured),
     reached before anything is downloaded."""
@@ -125,7 +115,7 @@ def sync_models(settings: Settings) -> VolumeTarget:
         control.close()
     volume = S3Volume(settings, volume_id)
     volume.listdir("")  # reach it (keys, bucket) before any download
-    return VolumeTarget(volume)
+    return VolumeTarget(volume, f"the RunPod {volume.name}")
 
 
 def require(settings: Settings, refs: list[ModelRef]) -> None:
