@@ -166,6 +166,7 @@ def test_a_crashed_worker_server_ends_its_pod_and_the_run_fails(double, clips, t
 @pytest.mark.timeout(120)
 def test_a_kept_pod_ends_at_its_deadline(double, clips, cli, tmp_path, monkeypatch):
     monkeypatch.setenv("VFX_INGEST_RUNPOD__POD_IDLE_TIMEOUT_S", "600")
+    double.delete_answers = [500]  # the watchdog's first DELETE: retried with backoff
     result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD, "--keep-pod",
                  "--pod-deadline", "0.003")  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -174,6 +175,7 @@ def test_a_kept_pod_ends_at_its_deadline(double, clips, cli, tmp_path, monkeypat
     assert "pods gc" in result.stderr
     wait_for(lambda: pod.status == "TERMINATED", 30)
     assert "deadline passed" in (pod.folder / "container.log").read_text()
+    assert own_deletes(double, pod) == ["DELETE", "DELETE"]
     assert_nothing_bills(double)
 
 
@@ -196,6 +198,27 @@ def test_a_kept_pod_ends_when_idle_and_is_stopped_when_delete_is_refused(
 
 
 @pytest.mark.timeout(120)
+def test_a_run_first_terminates_the_pods_of_dead_clients(double, clips, cli, tmp_path):
+    from vfx_ingest.backends.runpod.pod.control import PodControl
+    from vfx_ingest.backends.runpod.pod.ledger import Ledger, PodEntry
+
+    control = PodControl(double.url, KEY)
+    body = {"name": "vfx-ingest-orphan", "image": "x", "gpu": {"id": GPU}, "args": "sleep 600"}
+    orphan = control.create(body)
+    control.close()
+    gone_pid = subprocess.Popen(["true"])
+    gone_pid.wait()
+    Ledger().add(
+        PodEntry(pod_id=orphan["id"], run_id="orphan", name=orphan["name"],
+                 client_pid=gone_pid.pid, usd_per_hour=orphan["cost"], gpu=GPU)
+    )  # fmt: skip
+    result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD)
+    assert result.exit_code == 0, result.stderr
+    assert double.pod(orphan["id"]).status == "TERMINATED"
+    assert ledger(tmp_path / "home") == {}
+    assert_nothing_bills(double)
+
+
 def test_a_pod_that_never_starts_is_terminated_and_the_next_gpu_used(
     double, clips, cli, tmp_path, monkeypatch
 ):

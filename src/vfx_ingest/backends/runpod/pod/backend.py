@@ -114,7 +114,7 @@ class RunpodPodBackend:
         redact.register_secret(token)
         pod, client = self._start(job, token, cancel, meter)
         pod_id = pod["id"]
-        beat = Heartbeat(client, meter, pod, rp.pod_heartbeat_timeout_s)
+        beat = Heartbeat(client, meter, pod, rp.pod_heartbeat_timeout_s, self.ledger)
         failed = True
         try:
             beat.start()
@@ -320,8 +320,9 @@ class Heartbeat:
         meter: CostMeter | None,
         pod: dict[str, Any],
         timeout_s: float,
+        ledger: Ledger | None = None,
     ) -> None:
-        self.client, self.meter, self.pod = client, meter, pod
+        self.client, self.meter, self.pod, self.ledger = client, meter, pod, ledger
         self.period = max(0.2, min(10.0, timeout_s / 4))
         self.halt = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="pod-heartbeat", daemon=True)
@@ -350,3 +351,5 @@ class Heartbeat:
             if self.client is not None:
                 with contextlib.suppress(Exception):  # a missed beat is no failure
                     self.client.health()
+                    if self.ledger is not None:  # for `pods list`
+                        self.ledger.update(self.pod["id"], last_heartbeat=datetime.now(UTC))

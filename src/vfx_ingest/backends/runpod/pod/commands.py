@@ -87,6 +87,8 @@ def _detail(pod: dict[str, Any], entry: PodEntry | None) -> str:
         parts.append("not in this machine's ledger")
     else:
         parts.append(f"run {entry.run_id[:12]}")
+        if entry.last_heartbeat:
+            parts.append(f"heartbeat {_short(datetime.now(UTC) - entry.last_heartbeat)} ago")
         if entry.deadline:
             parts.append(f"deadline {entry.deadline:%H:%M}Z")
         parts.append(

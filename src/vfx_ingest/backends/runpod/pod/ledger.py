@@ -31,6 +31,7 @@ class PodEntry(BaseModel):
     usd_per_hour: float
     gpu: str
     deadline: datetime | None = None
+    last_heartbeat: datetime | None = None  # the client's last request to the pod
     kept: bool = False  # --keep-pod: the user's, until its idle rule ends it
 
     def client_alive(self) -> bool:
