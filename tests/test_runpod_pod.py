@@ -99,6 +99,10 @@ def test_a_pod_run_brings_back_the_local_plate_and_terminates_its_pod(double, cl
     creates = [b for m, path, b in double.requests if (m, path) == ("POST", "/v2/pods")]
     assert creates and not double.schema.request_errors("/v2/pods", "POST", creates[0])
     assert ledger(tmp_path / "home") == {}
+    # A rerun finds every stage cached: it starts no pod at all.
+    cached = cli("run", clip, "--shot", shot, *POD, "--json")
+    assert cli.json_lines(cached.stdout)[0]["status"] == "cached"
+    assert len(double.pods) == 1
 
 
 def status_of(pod) -> dict:

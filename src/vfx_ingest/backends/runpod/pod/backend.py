@@ -108,45 +108,24 @@ class RunpodPodBackend:
 
         rp = self.settings.runpod
         require(self.settings, job.models)  # before any GPU is paid for
-        token = secrets.token_urlsafe(32)
-        from .... import redact
-
-        redact.register_secret(token)
-        pod, client = self._start(job, token, cancel, meter)
-        pod_id = pod["id"]
-        beat = Heartbeat(client, meter, pod, rp.pod_heartbeat_timeout_s, self.ledger)
-        failed = True
+        options = RemoteOptions(
+            max_workers=1,  # one pod, one job at a time
+            poll_s=rp.poll_interval_s,
+            timeout_s=rp.job_timeout_s,
+            timeout_setting="runpod.job_timeout_s",
+            url_ttl_s=self.settings.s3.url_ttl_s,
+            info={"backend": self.name},
+            inline_limit=8 * 1024 * 1024,
+        )
+        session = PodSession(self, job, cancel, meter, options.info)
+        succeeded = False
         try:
-            beat.start()
-            options = RemoteOptions(
-                max_workers=1,
-                poll_s=rp.poll_interval_s,
-                timeout_s=rp.job_timeout_s,
-                timeout_setting="runpod.job_timeout_s",
-                url_ttl_s=self.settings.s3.url_ttl_s,
-                info={"backend": self.name, "pod": pod_id, "gpu": pod["gpu"]["id"]},
-                inline_limit=8 * 1024 * 1024,
-            )
-            runner = RemoteRunner(job, PodTransport(client), self.store, on_event, options)
+            runner = RemoteRunner(job, session, self.store, on_event, options)
             result = execute(job, on_event, cancel, runner=runner)
-            failed = False
+            succeeded = True
             return result
         finally:
-            beat.stop()
-            if rp.keep_pod and not failed:
-                with contextlib.suppress(Exception):
-                    client.http.request("POST", "keep")
-                self.ledger.update(pod_id, kept=True)
-                print(
-                    f"pod {pod_id} kept: it terminates itself after "
-                    f"{rp.pod_idle_timeout_s:g} s without a job; remove it now with "
-                    f"`vfx-ingest pods gc --all`",
-                    file=sys.stderr,
-                )
-            else:
-                self._end(pod_id, beat)
-            client.http.close()
-            self._record_cost(job, pod)
+            session.close(keep=rp.keep_pod and succeeded)
 
     def _end(self, pod_id: str, beat: Heartbeat) -> None:
         try:
@@ -155,7 +134,7 @@ class RunpodPodBackend:
             beat.tick()  # creation to termination, all of it
         self.ledger.remove(pod_id)
 
-    def _record_cost(self, job: Job, pod: dict[str, Any]) -> None:
+    def _record_cost(self, job: Job, pod: dict[str, Any], kept: bool) -> None:
         """Each stage that ran on the pod records the pod's cost from its creation to
         its termination (to now, for a kept pod); the first one also its start-up as the
         cold start the catalog prices and the history measures."""
@@ -170,7 +149,7 @@ class RunpodPodBackend:
             "usd_per_hour": pod.get("cost"),
             "billed_s": round(billed, 3),
             "cost_usd": round(billed * float(pod.get("cost") or 0.0) / 3600, 6),
-            "kept": self.settings.runpod.keep_pod,
+            "kept": kept,
         }
         shot = ShotFolder(Path(job.shot))
         with shot.lock():
@@ -300,6 +279,94 @@ class RunpodPodBackend:
             cancel.wait(rp.poll_interval_s)
             found = self.control.get(pod["id"])
             status = found.get("status") if found else "TERMINATED"
+
+
+class PodSession:
+    """The run's pod as the remote runner's transport: created when the first stage that
+    must run is submitted (a fully cached run starts no pod; its first upload happens
+    before the pod exists), ended or kept by :meth:`close`."""
+
+    name = "runpod-pod"
+
+    def __init__(
+        self,
+        backend: RunpodPodBackend,
+        job: Job,
+        cancel: threading.Event,
+        meter: CostMeter | None,
+        info: dict[str, Any],
+    ) -> None:
+        self.backend, self.job, self.cancel, self.meter, self.info = (
+            backend,
+            job,
+            cancel,
+            meter,
+            info,
+        )
+        self.pod: dict[str, Any] | None = None
+        self.client: EndpointClient | None = None
+        self.transport: PodTransport | None = None
+        self.beat: Heartbeat | None = None
+        self.lock = threading.Lock()
+
+    def _started(self) -> PodTransport:
+        with self.lock:
+            if self.transport is None:
+                from .... import redact
+
+                token = secrets.token_urlsafe(32)
+                redact.register_secret(token)
+                self.pod, self.client = self.backend._start(
+                    self.job, token, self.cancel, self.meter
+                )
+                self.info.update(pod=self.pod["id"], gpu=self.pod["gpu"]["id"])
+                rp = self.backend.settings.runpod
+                self.beat = Heartbeat(
+                    self.client,
+                    self.meter,
+                    self.pod,
+                    rp.pod_heartbeat_timeout_s,
+                    self.backend.ledger,
+                )
+                self.beat.start()
+                self.transport = PodTransport(self.client)
+            return self.transport
+
+    def submit(self, payload: dict[str, Any]) -> str:
+        return self._started().submit(payload)
+
+    def poll(self, handle: str) -> Any:
+        return self._started().poll(handle)
+
+    def cancel(self, handle: str) -> None:
+        if self.transport is not None:
+            self.transport.cancel(handle)
+
+    def close(self, *, keep: bool) -> None:
+        """Terminate the pod and confirm it is gone, or (``keep``) release it to its idle
+        rule; then record what it cost on the stages it ran."""
+        if self.pod is None or self.client is None or self.beat is None:
+            return
+        self.beat.stop()
+        pod_id = self.pod["id"]
+        rp = self.backend.settings.runpod
+        try:
+            if keep:
+                with contextlib.suppress(Exception):
+                    self.client.http.request("POST", "keep")
+                self.beat.tick()
+                self.backend.ledger.update(pod_id, kept=True)
+                print(
+                    f"pod {pod_id} kept: it terminates itself after "
+                    f"{rp.pod_idle_timeout_s:g} s without a job; remove it now with "
+                    f"`vfx-ingest pods gc --all`",
+                    file=sys.stderr,
+                )
+            else:
+                self.backend._end(pod_id, self.beat)
+        finally:
+            self.client.http.close()
+        self.backend._record_cost(self.job, self.pod, keep)
 
 
 def _answers(client: EndpointClient) -> bool:
