@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from runpod_pod_double import RunpodPodDouble
@@ -177,6 +178,12 @@ def test_a_kept_pod_ends_at_its_deadline(double, clips, cli, tmp_path, monkeypat
     (pod,) = double.pods.values()
     assert pod.status == "RUNNING"  # kept, past the client's silence rule
     assert "pods gc" in result.stderr
+    # The worker answers only its own token, also through RunPod's proxy.
+    health = f"{double.proxy_url}/{pod.id}-8000/pod/health"
+    assert httpx.get(health).status_code == 401
+    assert httpx.get(health, headers={"Authorization": f"Bearer {KEY}"}).status_code == 401
+    token = pod.body["env"]["VFX_INGEST_POD_TOKEN"]
+    assert httpx.get(health, headers={"Authorization": f"Bearer {token}"}).status_code == 200
     wait_for(lambda: pod.status == "TERMINATED", 30)
     assert "deadline passed" in (pod.folder / "container.log").read_text()
     assert own_deletes(double, pod) == ["DELETE", "DELETE"]

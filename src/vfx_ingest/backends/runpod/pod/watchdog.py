@@ -13,8 +13,9 @@ retrying with backoff, when:
 - the absolute ``--deadline`` (Unix time) passed;
 - the server process died.
 
-The server reports its activity in the ``--status`` file (JSON: ``last_request``,
-``busy``, ``last_busy``, ``kept``; Unix times), rewritten about twice a second.
+A SIGTERM (RunPod stopping the container) only stops the server. The server reports its
+activity in the ``--status`` file (JSON: ``last_request``, ``busy``, ``last_busy``,
+``kept``; Unix times), rewritten about twice a second.
 """
 
 import argparse
@@ -99,6 +100,10 @@ def stop_server(server):
             server.wait()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="vfx-ingest worker pod (watchdog)")
     parser.add_argument("--status", required=True)
@@ -119,7 +124,7 @@ def main(argv=None):
     env = {k: v for k, v in os.environ.items() if k != "RUNPOD_API_KEY"}
     started = time.time()
     server = subprocess.Popen(command, env=env)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             time.sleep(args.check)
@@ -133,7 +138,11 @@ def main(argv=None):
             if reason:
                 break
     except KeyboardInterrupt:
-        reason = "the pod is shutting down"
+        # RunPod is stopping the container (the pod was stopped or terminated): nothing
+        # more to end, and no time for retries.
+        log("the container is stopping")
+        stop_server(server)
+        return 0
     log(f"ending the pod: {reason}")
     stop_server(server)
     return 0 if end_pod(args.rest.rstrip("/"), pod_id, key) else 1
