@@ -28,7 +28,8 @@ texts), never more forgiving:
 Failures a test asks for: ``no_capacity`` (GPU ids), ``stall`` (GPU ids),
 ``lose_create_answers`` (creates whose answer is dropped after the pod is made),
 ``delete_answers`` (statuses answered to the next DELETEs instead of acting),
-``forbid_pod_delete`` (a pod-scoped key may not DELETE, only act).
+``forbid_pod_delete`` (a pod-scoped key may not DELETE, only act), ``fail_lists``
+(``GET /v2/pods`` answers 500).
 """
 
 from __future__ import annotations
@@ -210,6 +211,7 @@ class RunpodPodDouble(RunpodV2Double):
         self.lose_create_answers = 0
         self.delete_answers: list[int] = []
         self.forbid_pod_delete = False
+        self.fail_lists = 0  # GET /v2/pods answers 500 this many times
         # Called with a new volume's id: its S3 API's bucket (moto) appears with it.
         self.on_volume_created: Callable[[str], None] | None = None
         self.pod_requests: list[tuple[str, str, str]] = []  # (pod id, method, path)
@@ -289,6 +291,9 @@ class RunpodPodDouble(RunpodV2Double):
     def _serve(self, method: str, template: str, ids: list[str], body: Any) -> tuple[int, Any]:
         key = (method, template)
         if key == ("GET", "/v2/pods"):
+            if self.fail_lists:
+                self.fail_lists -= 1
+                raise Problem(500, "listing pods failed")
             live = [p.view() for p in self.pods.values() if p.status != "TERMINATED"]
             return 200, {"pods": live}
         if key == ("POST", "/v2/pods"):

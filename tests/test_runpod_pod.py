@@ -264,8 +264,10 @@ def test_no_capacity_anywhere_fails_with_one_line(double, clips, cli, tmp_path):
 
 def test_a_lost_create_answer_leaves_a_pod_that_pods_gc_finds_by_name(double, clips, cli, tmp_path):
     double.lose_create_answers = 1
+    double.fail_lists = 100  # and the client cannot look it up by name either
     result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD)
-    assert result.exit_code == 1 and "pods gc" in result.stderr
+    assert result.exit_code == 1 and "pods gc --older-than 0s" in result.stderr
+    double.fail_lists = 0
     (pod,) = double.pods.values()
     listed = cli("pods", "list", "--json")
     assert listed.exit_code == 0
@@ -275,6 +277,20 @@ def test_a_lost_create_answer_leaves_a_pod_that_pods_gc_finds_by_name(double, cl
     assert json.loads(kept.stdout)["removed"] == 0
     gc = cli("pods", "gc", "--older-than", "0s", "--json")
     assert gc.exit_code == 0 and json.loads(gc.stdout)["removed"] == 1
+    assert pod.status == "TERMINATED"
+    assert_nothing_bills(double)
+
+
+def test_a_lost_create_answer_for_a_pod_that_never_starts_is_found_and_ended(
+    double, clips, cli, tmp_path
+):
+    """No ledger entry, and no watchdog either (its image never starts): the client finds
+    the pod by its name and terminates it before it exits."""
+    double.lose_create_answers = 1
+    double.stall.add(GPU)
+    result = cli("run", clips(frames=4), "--shot", tmp_path / "s", *POD)
+    assert result.exit_code == 1 and "answer to the pod create was lost" in result.stderr
+    (pod,) = double.pods.values()
     assert pod.status == "TERMINATED"
     assert_nothing_bills(double)
 

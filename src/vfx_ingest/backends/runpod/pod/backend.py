@@ -27,13 +27,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ....config import Settings
-from ....errors import BadInput, StageFailed
+from ....errors import BadInput, StageFailed, VfxIngestError
 from ....job import Job, JobResult
 from ....stages.base import Cancelled
 from ....worker import EventFn, execute
 from ..api import EndpointClient, RunpodTransport
 from .commands import DEADLINE_ENV
-from .control import NoCapacity, PodControl
+from .control import AnswerLost, NoCapacity, PodControl
 from .ledger import NAME_PREFIX, Ledger, PodEntry
 from .server import STORAGE_ENV, TOKEN_ENV
 
@@ -180,11 +180,15 @@ class RunpodPodBackend:
         for gpu in self._gpus():
             if cancel.is_set():
                 raise Cancelled("the run was cancelled before its pod started")
+            body = self._body(job, gpu, token)
             try:
-                pod = self.control.create(self._body(job, gpu, token))
+                pod = self.control.create(body)
             except NoCapacity as exc:
                 tried.append(exc.line())
                 continue
+            except AnswerLost as exc:
+                self._remove_unanswered(body["name"], exc)
+                raise
             created = time.monotonic()
             rate = float(pod.get("cost") or 0.0)
             self.ledger.add(
@@ -218,6 +222,17 @@ class RunpodPodBackend:
             "no pod could be started: " + "; ".join(tried),
             fix="Try other GPU types (--gpu, runpod.gpu_types) or later",
         )
+
+    def _remove_unanswered(self, name: str, lost: AnswerLost) -> None:
+        """A create whose answer was lost may have made a pod no ledger knows, and one
+        whose image never starts has no watchdog either: find it by name, end it."""
+        try:
+            for pod in self.control.named(name):
+                self.control.terminate(pod["id"])
+        except VfxIngestError:
+            lost.fix = f"Run `vfx-ingest pods gc --older-than 0s` to remove a pod named {name}"
+        else:
+            lost.fix = "Run again; any pod that create made is terminated"
 
     def _client(self, pod_id: str, token: str) -> EndpointClient:
         rp = self.settings.runpod

@@ -22,6 +22,10 @@ class NoCapacity(StageFailed):
     """RunPod could not place this GPU type (or refused it for this account)."""
 
 
+class AnswerLost(StageFailed):
+    """The create request went out and its answer did not come back: a pod may exist."""
+
+
 class PodControl:
     def __init__(self, rest_url: str, api_key: str | None, *, timeout: float = 30.0) -> None:
         if api_key is None:
@@ -44,10 +48,9 @@ class PodControl:
                 time.sleep(2**attempt)
                 continue
             except httpx.TransportError as exc:
-                # The request may have been accepted: a pod may exist that we cannot name.
-                raise StageFailed(
-                    f"RunPod's answer to the pod create was lost ({type(exc).__name__})",
-                    fix="Run `vfx-ingest pods gc --older-than 0s` to remove a pod it made",
+                # The request may have been accepted: a pod may exist that only its name finds.
+                raise AnswerLost(
+                    f"RunPod's answer to the pod create was lost ({type(exc).__name__})"
                 ) from exc
             if response.status_code in (429, 503) and attempt < 3:
                 time.sleep(min(int(response.headers.get("Retry-After") or 2**attempt), 30))
@@ -61,6 +64,8 @@ class PodControl:
             raise NoCapacity(f"{body['gpu']['id']}: HTTP {status} {line}")
         if status in (401, 402):
             raise BadInput(f"RunPod refused the pod: HTTP {status} {line}", fix="Check the account")
+        if status >= 500:  # it may have been placed all the same
+            raise AnswerLost(f"RunPod answered HTTP {status} to the pod create: {line}")
         raise StageFailed(f"RunPod refused the pod: HTTP {status} {line}")
 
     def get(self, pod_id: str) -> dict[str, Any] | None:
@@ -68,6 +73,9 @@ class PodControl:
 
     def pods(self) -> list[dict[str, Any]]:
         return (self.http.request("GET", "pods") or {}).get("pods", [])
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [p for p in self.pods() if p.get("name") == name and p.get("status") != GONE]
 
     def terminate(self, pod_id: str, *, wait_s: float = 60.0, poll_s: float = 1.0) -> None:
         """Delete the pod and confirm it is gone (404 or TERMINATED)."""
