@@ -78,9 +78,32 @@ class PodControl:
         return [p for p in self.pods() if p.get("name") == name and p.get("status") != GONE]
 
     def terminate(self, pod_id: str, *, wait_s: float = 60.0, poll_s: float = 1.0) -> None:
-        """Delete the pod and confirm it is gone (404 or TERMINATED)."""
-        self.http.request("DELETE", f"pods/{pod_id}", missing_ok=True)
+        """Delete the pod and confirm it is gone (404 or TERMINATED). A 409 (the pod is
+        between states), 429 or 5xx answer, or no answer, is retried until ``wait_s``."""
+        import httpx
+
         deadline = time.monotonic() + wait_s
+        url, pause = f"{self.http.base_url}/pods/{pod_id}", poll_s
+        while True:
+            try:
+                response = self.http.http.delete(url)
+                status = response.status_code
+            except httpx.TransportError:
+                response, status = None, 0
+            if status in (401, 403) and response is not None:
+                raise BadInput(
+                    f"RunPod refused to terminate pod {pod_id}: {problem_line(response)}",
+                    fix="Check RUNPOD_API_KEY; remove the pod at runpod.io",
+                )
+            if 200 <= status < 300 or status == 404:
+                break
+            if time.monotonic() > deadline:
+                raise StageFailed(
+                    f"pod {pod_id} could not be terminated (HTTP {status or 'no answer'})",
+                    fix=f"Run `vfx-ingest pods gc`, or remove pod {pod_id} at runpod.io",
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 10.0)
         while True:
             pod = self.get(pod_id)
             if pod is None or pod.get("status") == GONE:
