@@ -273,6 +273,9 @@ def test_a_lost_create_answer_leaves_a_pod_that_pods_gc_finds_by_name(double, cl
     assert listed.exit_code == 0
     assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [pod.id]
     assert "not in this machine's ledger" in listed.stdout
+    human = cli("pods", "list")
+    assert pod.id in human.stdout and "$0.69/h" in human.stdout
+    assert max(len(line) for line in human.stdout.splitlines()) <= 80
     kept = cli("pods", "gc", "--json")  # younger than the default age: another run's?
     assert json.loads(kept.stdout)["removed"] == 0
     gc = cli("pods", "gc", "--older-than", "0s", "--json")

@@ -48,7 +48,7 @@ def list_pods(
         if not rows:
             out.print("no pods of ours")
             return
-        table = Table(box=None)
+        table = Table(box=None, width=min(80, out.width))
         for column in ("id", "status", "name", "detail"):
             table.add_column(column, overflow="fold")
         for row in rows:
