@@ -9,12 +9,14 @@ after the run's end."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -128,6 +130,17 @@ def big_clip(clips) -> Path:
     return clips("big.mp4", frames=48, width=1280, height=720)
 
 
+@contextlib.contextmanager
+def mid_stage(double: RunpodPodDouble, clips, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """A `vfx-ingest run` process whose stage is running on its pod (killed at the end)."""
+    proc = start_run(big_clip(clips), tmp_path / "shot")
+    try:
+        wait_for(lambda: busy(double), 90)
+        yield proc
+    finally:
+        proc.kill()
+
+
 def own_deletes(double: RunpodPodDouble, pod) -> list[str]:
     """What the pod's own watchdog asked of RunPod (with its pod-scoped key)."""
     return [method for pod_id, method, _ in double.pod_requests if pod_id == pod.id]
@@ -135,14 +148,10 @@ def own_deletes(double: RunpodPodDouble, pod) -> list[str]:
 
 @pytest.mark.timeout(180)
 def test_a_killed_client_leaves_a_pod_that_terminates_itself(double, clips, tmp_path):
-    proc = start_run(big_clip(clips), tmp_path / "shot")
-    try:
-        wait_for(lambda: busy(double), 90)
+    with mid_stage(double, clips, tmp_path) as proc:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         killed = time.monotonic()
-    finally:
-        proc.kill()
     (pod,) = double.pods.values()
     wait_for(lambda: pod.status == "TERMINATED", 4 + 30)
     assert time.monotonic() - killed <= 4 + 30
@@ -153,16 +162,12 @@ def test_a_killed_client_leaves_a_pod_that_terminates_itself(double, clips, tmp_
 
 @pytest.mark.timeout(180)
 def test_a_crashed_worker_server_ends_its_pod_and_the_run_fails(double, clips, tmp_path):
-    proc = start_run(big_clip(clips), tmp_path / "shot")
-    try:
-        wait_for(lambda: busy(double), 90)
+    with mid_stage(double, clips, tmp_path) as proc:
         (pod,) = double.live_pods()
         children = Path(f"/proc/{pod.process.pid}/task/{pod.process.pid}/children")
         (server,) = children.read_text().split()
         os.kill(int(server), signal.SIGKILL)
         assert proc.wait(60) == 1
-    finally:
-        proc.kill()
     assert "worker server exited" in (pod.folder / "container.log").read_text()
     assert "DELETE" in own_deletes(double, pod)
     assert_nothing_bills(double)
@@ -310,13 +315,9 @@ def test_a_delete_answered_500_is_retried(double, clips, cli, tmp_path):
 
 @pytest.mark.timeout(180)
 def test_ctrl_c_terminates_the_pod_and_exits_130(double, clips, tmp_path):
-    proc = start_run(big_clip(clips), tmp_path / "shot")
-    try:
-        wait_for(lambda: busy(double), 90)
+    with mid_stage(double, clips, tmp_path) as proc:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 130
-    finally:
-        proc.kill()
     (pod,) = double.pods.values()
     assert pod.status == "TERMINATED" and own_deletes(double, pod) == []  # the client's
     assert ledger(tmp_path / "home") == {}
