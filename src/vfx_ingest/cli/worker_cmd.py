@@ -99,11 +99,11 @@ PODS = [spec.name for spec in with_hook("pod")]
 
 @app.command(
     "pod",
-    epilog="This is the container command of a pod that `run --backend "
+    epilog="The container command of the pods that `run --backend "
     + (PODS[0] if PODS else "...")
-    + "` creates;\nyou do not run it yourself. A supervisor (standard library only) runs the "
-    "worker server\nand terminates its own pod when its client goes quiet, it idles, its "
-    "deadline\npasses, or the server dies.",
+    + "` creates;\nnot for you to run. A supervisor (standard library only) runs the "
+    "worker\nserver and terminates its own pod when its client goes quiet, it idles,\n"
+    "its deadline passes, or the server dies.",
 )
 def pod(
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "0.0.0.0",

@@ -95,7 +95,11 @@ class ServerlessDeployOptions(BaseModel):
 class PodOptions(BaseModel):
     """``vfx-ingest run --backend runpod-pod``: each field sets the runpod setting."""
 
-    gpu: str | None = Field(None, description="GPU type to try first (runpod.gpu_types after).")
+    gpu: str | None = Field(
+        None,
+        description="GPU for GPU stages, e.g. L40S or H100:2; for a pod, the RunPod GPU id "
+        "tried before runpod.gpu_types.",
+    )
     keep_pod: bool | None = Field(
         None, description="Leave the pod running after the run; it ends when idle."
     )
