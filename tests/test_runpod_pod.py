@@ -433,3 +433,20 @@ def test_models_sync_to_the_network_volume_sends_each_file_once(
     assert "vda-base" in info.value.line()
     assert "vfx-ingest models sync vda-base --to runpod-pod" in info.value.line()
     assert not double.pods
+
+
+def test_the_watchdog_rules():
+    """Each rule alone ends the pod; a kept pod ignores its client's silence only."""
+    from vfx_ingest.backends.runpod.pod.watchdog import reason_to_end
+
+    def rule(status: dict, now: float = 1000.0, deadline: float = 5000.0) -> str | None:
+        return reason_to_end(status, 0.0, now, heartbeat_s=120, idle_s=300, deadline=deadline)
+
+    fresh = {"last_request": 990.0, "busy": 0, "last_busy": 990.0}
+    assert rule(fresh) is None
+    assert "no client request" in rule({**fresh, "last_request": 800.0})
+    assert rule({**fresh, "last_request": 800.0, "kept": True}) is None
+    assert "no job" in rule({**fresh, "last_busy": 600.0, "kept": True})
+    assert rule({**fresh, "last_busy": 600.0, "busy": 1}) is None  # a job is running
+    assert "deadline" in rule({**fresh, "busy": 1}, deadline=999.0)
+    assert "no client request" in rule({}, now=121.0)  # never heard from: since its start
