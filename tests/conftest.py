@@ -290,3 +290,21 @@ def use_endpoint(server, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
     monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
     monkeypatch.setenv("RUNPOD_API_KEY", server.api_key)
+
+
+def hub_snapshot(hub: Path, repo: str, filename: str, data: bytes, commit: str) -> Path:
+    """One file of a Hub model in a Hugging Face cache at ``hub``, laid out as
+    huggingface_hub does (blob named by its sha256, the snapshot's symlink to it, the
+    unpinned revision's ``refs/main``); returns the repo's folder."""
+    import hashlib
+
+    folder = hub / f"models--{repo.replace('/', '--')}"
+    blob = folder / "blobs" / hashlib.sha256(data).hexdigest()
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(data)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(commit)
+    snapshot = folder / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / filename).symlink_to(os.path.relpath(blob, snapshot))
+    return folder

@@ -46,15 +46,15 @@ def test_cost_json_ranks_backends_for_the_run_that_was_asked_for(cli, clips):
     assert [p["backend"] for p in summary["prices"]] == ["modal"]
 
 
-def test_cost_table_marks_estimate_only_backends_and_dates_the_prices(cli, clips):
+def test_cost_table_ranks_the_runnable_backends_and_dates_the_prices(cli, clips):
     result = cli(
         "cost", clips(frames=6), "--stages", "depth", "--backend",
         "local,runpod-serverless,runpod-pod", "--gpu", "cpu,A100",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "cheapest" in result.stdout and "fastest" in result.stdout
-    assert "runpod-pod *" in result.stdout and "estimate only" in result.stdout
     assert "runpod-serverless *" not in result.stdout  # it runs jobs (#6)
+    assert "runpod-pod *" not in result.stdout and "runpod-pod" in result.stdout  # pods (#13)
     assert "prices runpod-serverless: bundled, as of 2026-06-08" in result.stdout
 
 

@@ -18,7 +18,6 @@ from conftest import REPO
 # they are merged: the last test below fails for an entry whose page exists.
 ALLOWED_MISSING = {
     "docs/matte.md",  # matte stage (#15)
-    "docs/pods.md",  # RunPod pods (#13)
     "docs/testing.md",  # test quality (#19)
 }
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from vfx_ingest.shot import ShotFolder
 from vfx_ingest.stages import REGISTRY
 from vfx_ingest.stages.base import Cancelled
 
+from conftest import hub_snapshot
 from modal_double import FakeModal, FakeVolume
 from modal_stages import TINT, WEIGHTS
 
@@ -69,15 +69,7 @@ def tint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setitem(REGISTRY, "tint", TINT)
     monkeypatch.setenv("VFX_TEST_STAGES", "1")
     hub = tmp_path / "hub"
-    repo = hub / "models--depth-anything--Video-Depth-Anything-Base"
-    blob = repo / "blobs" / hashlib.sha256(WEIGHT_BYTES).hexdigest()
-    blob.parent.mkdir(parents=True)
-    blob.write_bytes(WEIGHT_BYTES)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(COMMIT)
-    snapshot = repo / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (snapshot / WEIGHTS).symlink_to(os.path.relpath(blob, snapshot))
+    hub_snapshot(hub, "depth-anything/Video-Depth-Anything-Base", WEIGHTS, WEIGHT_BYTES, COMMIT)
     monkeypatch.setenv("VFX_INGEST_HF_CACHE", str(hub))
     return hub
 

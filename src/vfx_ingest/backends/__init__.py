@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from ..errors import BadInput
 from .base import Backend, BackendSpec, load
 from .modal import SPEC as MODAL
+from .runpod import POD as RUNPOD_POD
 from .runpod import SERVERLESS as RUNPOD_SERVERLESS
 
 BACKENDS: dict[str, BackendSpec] = {
@@ -20,6 +21,7 @@ BACKENDS: dict[str, BackendSpec] = {
         runner="vfx_ingest.backends.local:LocalBackend",
     ),
     "runpod-serverless": RUNPOD_SERVERLESS,
+    "runpod-pod": RUNPOD_POD,
     "modal": MODAL,
 }
 

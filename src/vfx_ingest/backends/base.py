@@ -13,7 +13,7 @@ Everything else about a backend is a declaration, :class:`BackendSpec`, register
   ``--ephemeral``), each setting the field of the same name in the backend's section;
 - optional hooks, each ``"module:function"`` imported only when called (cloud SDKs are
   heavy): ``deploy``, ``sync_models``, ``resources``, ``cleanup``, ``offers``, ``rate``,
-  ``refresh_prices``, ``serve``; their signatures are listed with :data:`HOOKS`.
+  ``refresh_prices``, ``serve``, ``pod``; their signatures are listed with :data:`HOOKS`.
 
 A declaration module imports nothing heavier than pydantic: the configuration and the CLI's
 option lists are built from it at start-up.
@@ -130,6 +130,7 @@ HOOKS = (
     "rate",  # (settings, catalog, price, notes: list[str] | None) -> USD per billed second
     "refresh_prices",  # (settings) -> cost.refresh.RefreshResult
     "serve",  # (host, port, workers, execution_timeout_s) -> a local endpoint
+    "pod",  # (host, port) -> never returns: `worker pod`, inside a pod
 )
 
 

@@ -58,6 +58,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "What remote runs keep in the cloud: list it, remove what is past its retention.",
         "Remote",
     ),
+    "pods": (
+        "vfx_ingest.cli.pods_cmd",
+        "Pods made by runs: list them, remove leftovers.",
+        "Remote",
+    ),
     "worker": (
         "vfx_ingest.cli.worker_cmd",
         "Run a worker here: a backend's local endpoint, for development.",

@@ -12,7 +12,8 @@ from .output import errors_to_exit_codes
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
-CLEANERS = [spec.name for spec in with_hook("cleanup")]
+# Pods are not storage: a pod backend's cleanup terminates pods (`vfx-ingest pods gc`).
+CLEANERS = [spec.name for spec in with_hook("cleanup") if not spec.has("pod")]
 LISTERS = [spec.name for spec in with_hook("resources")]
 
 
@@ -75,14 +76,15 @@ def gc(
 ) -> None:
     """Remove our stored objects older than the retention period."""
     with errors_to_exit_codes(as_json=as_json):
-        from ..backends import hooks_of
+        from ..backends import hook_of
         from ..config import load_settings
         from ..storage import parse_age
         from .output import emit_json, out
 
         age = parse_age(older_than)
         settings = load_settings()
-        for hook in hooks_of(backend, "cleanup", "stored objects to clean up"):
+        for name in [backend] if backend else CLEANERS:
+            hook = hook_of(name, "cleanup", "stored objects to clean up")
             report = hook(settings, age, dry_run)
             if as_json:
                 emit_json(report)

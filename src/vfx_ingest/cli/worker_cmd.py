@@ -92,3 +92,29 @@ def serve(
             endpoint.stop(timeout=5 if endpoint.failure else 30)
         if endpoint.failure:
             raise StageFailed(endpoint.failure, fix="Start `vfx-ingest worker serve` again")
+
+
+PODS = [spec.name for spec in with_hook("pod")]
+
+
+@app.command(
+    "pod",
+    epilog="The container command of the pods that `run --backend "
+    + (PODS[0] if PODS else "...")
+    + "` creates;\nnot for you to run. A supervisor (standard library only) runs the "
+    "worker\nserver and terminates its own pod when its client goes quiet, it idles,\n"
+    "its deadline passes, or the server dies.",
+)
+def pod(
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option("--port", help="Port the pod exposes.")] = 8000,
+) -> None:
+    """Inside a pod: the worker server under a watchdog that ends the pod."""
+    with errors_to_exit_codes():
+        from ..backends import with_hook as hooks
+        from ..errors import BadInput
+
+        found = hooks("pod")
+        if not found:
+            raise BadInput("no backend runs workers in pods")
+        found[0].hook("pod")(host=host, port=port)  # type: ignore[misc]

@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 VOLUME_ENV = "VFX_INGEST_VOLUME_DIR"
 DEFAULT_VOLUME = "/runpod-volume"
 SCRATCH_ENV = "VFX_INGEST_SCRATCH"
+# A folder of verified inputs by sha256, kept between jobs by a worker that serves one
+# client for a while (a pod): a later stage does not download the plate again.
+OBJECT_CACHE_ENV = "VFX_INGEST_OBJECT_CACHE"
 GRANT_TIMEOUT_ENV = "VFX_INGEST_GRANT_TIMEOUT"
 CHUNK = 1 << 20
 
@@ -333,10 +336,22 @@ class UrlObjects:
     def fetch(self, ref: ObjectRef, dest: Path) -> None:
         if not ref.url:
             raise BadInput(f"input {ref.relpath} has no URL to read it from")
+        cache = os.environ.get(OBJECT_CACHE_ENV)
+        cached = Path(cache) / ref.sha256 if cache else None
+        if cached is not None and cached.is_file():
+            try:
+                copy_verified(_file_chunks(cached), dest, ref)  # checked again: disks rot
+                return
+            except StageFailed:
+                cached.unlink(missing_ok=True)
         for attempt in _attempts():
             with attempt, self.http.stream("GET", ref.url) as response:
                 _check(response, f"download input {ref.relpath}")
                 copy_verified(response.iter_bytes(CHUNK), dest, ref)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError), atomic.target(cached) as tmp:
+                os.link(dest, tmp)  # the scratch copy goes; this name keeps its data
 
     def heartbeat(self, liveness: Liveness) -> bytes | None:
         if liveness.url is None:

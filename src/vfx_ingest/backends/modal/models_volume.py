@@ -179,7 +179,7 @@ class VolumeUpload(ModelsUpload):
     def human(self) -> Any:
         from rich.table import Table
 
-        table = Table(title="Models in the Modal volume", title_justify="left")
+        table = Table(title=f"Models in {self.target}", title_justify="left")
         for column in ("model", "volume", "sent", "already there"):
             table.add_column(column, justify="right" if column != "model" else "left")
         for report in self.models:
@@ -191,9 +191,9 @@ class VolumeUpload(ModelsUpload):
 class VolumeTarget:
     """``models sync --to modal``: the models volume, created when missing."""
 
-    def __init__(self, volume: VolumeCalls) -> None:
+    def __init__(self, volume: VolumeCalls, name: str | None = None) -> None:
         self.volume = volume
-        self.name = f"the Modal volume {volume.name}"
+        self.name = name or f"the Modal volume {volume.name}"
 
     def upload(self, entries: list[ModelEntry], store: Store) -> VolumeUpload:
         return VolumeUpload(target=self.name, models=sync(self.volume, entries, store))

@@ -1,7 +1,9 @@
 """RunPod: the serverless backend (``serverless``: the client side of a run), its worker
 (``handler``, and ``serve``: a local compatible endpoint for development), the endpoint and
 REST API clients (``api``), deployment (``deploy``: build context, template, endpoint) and
-what the CLI's commands call (``commands``), prices (``prices``), settings (``settings``).
+what the CLI's commands call (``commands``), prices (``prices``), settings (``settings``);
+and the pod backend (``pod/``: on-demand pods with a watchdog inside, ``pods list|gc``,
+models on a network volume).
 
 This module is the declaration the registry reads: pydantic only, nothing heavy.
 """
@@ -9,7 +11,7 @@ This module is the declaration the registry reads: pydantic only, nothing heavy.
 from __future__ import annotations
 
 from ..base import BackendSpec
-from .settings import RunpodSettings, ServerlessDeployOptions
+from .settings import PodOptions, RunpodSettings, ServerlessDeployOptions
 
 _HERE = "vfx_ingest.backends.runpod"
 
@@ -51,5 +53,25 @@ from the endpoint's network volume (runpod.network_volume_id).
         "offers": f"{_HERE}.prices:serverless_offers",
         "refresh_prices": f"{_HERE}.prices:refresh_prices",
         "serve": f"{_HERE}.serve:serve",
+    },
+)
+
+POD = BackendSpec(
+    name="runpod-pod",
+    summary="a RunPod on-demand pod made for this run, terminated at its end",
+    runner=f"{_HERE}.pod.backend:RunpodPodBackend",
+    settings_key="runpod",
+    settings=RunpodSettings,
+    env_aliases={"RUNPOD_API_KEY": "api_key"},
+    options=PodOptions,
+    run_examples=[
+        "vfx-ingest run clip.mp4 --backend runpod-pod --gpu 'NVIDIA GeForce RTX 4090'",
+        "vfx-ingest run clip.mp4 --backend runpod-pod --keep-pod --pod-deadline 2",
+    ],
+    hooks={
+        "sync_models": f"{_HERE}.pod.volume:sync_models",
+        "resources": f"{_HERE}.pod.commands:resources",
+        "cleanup": f"{_HERE}.pod.commands:cleanup",
+        "pod": f"{_HERE}.pod.commands:worker_pod",
     },
 )

@@ -43,6 +43,37 @@ class RunpodSettings(Section):
     client_timeout_s: float = Field(
         120, gt=0, description="A worker whose client is silent this long cancels the job."
     )
+    # The pod backend (runpod-pod).
+    gpu: str | None = Field(None, description="Pod GPU type to try first, before gpu_types.")
+    keep_pod: bool = Field(False, description="Leave the pod running after the run (idle rule).")
+    pod_deadline: float = Field(
+        6.0, gt=0, description="Hours after creation when a pod terminates itself, whatever."
+    )
+    pod_url: str = Field(
+        "https://{pod_id}-{port}.proxy.runpod.net",
+        description="Where a pod's worker is reached; {pod_id} and {port} are filled in.",
+    )
+    pod_port: int = Field(8000, ge=1, le=65535, description="The pod worker's HTTP port.")
+    pod_cloud: Literal["SECURE", "COMMUNITY"] = Field("SECURE", description="Pod cloud.")
+    pod_disk_gb: int = Field(40, ge=1, description="Pod container disk (GB).")
+    pod_start_timeout_s: float = Field(
+        600, gt=0, description="A pod not serving this long after creation: next GPU type."
+    )
+    pod_heartbeat_timeout_s: float = Field(
+        120, gt=0, description="A pod whose client is silent this long terminates itself."
+    )
+    pod_idle_timeout_s: float = Field(
+        300, gt=0, description="A pod without a job this long terminates itself."
+    )
+    data_center: str = Field(
+        "EU-RO-1", description="Data centre of the network volume (and of pods using it)."
+    )
+    volume_s3_url: str = Field(
+        "https://s3api-{data_center}.runpod.io",
+        description="The network volume's S3-compatible API ({data_center}: lower case); "
+        "its keys are s3.access_key_id and s3.secret_access_key.",
+    )
+    volume_size_gb: int = Field(50, ge=10, le=4096, description="Size of a new network volume.")
 
 
 class ServerlessDeployOptions(BaseModel):
@@ -61,3 +92,19 @@ class ServerlessDeployOptions(BaseModel):
     )
     context_only: bool = Field(False, description="Only write the context and print the commands.")
     no_docker: bool = Field(False, description="Print the docker commands instead of running them.")
+
+
+class PodOptions(BaseModel):
+    """``vfx-ingest run --backend runpod-pod``: each field sets the runpod setting."""
+
+    gpu: str | None = Field(
+        None,
+        description="GPU for GPU stages, e.g. L40S or H100:2; for a pod, the RunPod GPU id "
+        "tried before runpod.gpu_types.",
+    )
+    keep_pod: bool | None = Field(
+        None, description="Leave the pod running after the run; it ends when idle."
+    )
+    pod_deadline: float | None = Field(
+        None, description="Hours after which the pod terminates itself (default 6)."
+    )
