@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import shutil
@@ -140,10 +141,10 @@ class _Sites(ast.NodeTransformer):
             if _skipped(stmt):
                 out.append(stmt)
                 continue
-            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-                if self._site(stmt, f"remove `{ast.unparse(stmt)[:60]}`"):
-                    out.append(ast.copy_location(ast.Pass(), stmt))
-                    continue
+            call = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+            if call and self._site(stmt, f"remove `{ast.unparse(stmt)[:60]}`"):
+                out.append(ast.copy_location(ast.Pass(), stmt))
+                continue
             out.append(self.visit(stmt))
         return out
 
@@ -189,9 +190,8 @@ class _Sites(ast.NodeTransformer):
         if isinstance(value, bool):
             if self._site(node, f"{value} -> {not value}"):
                 return ast.copy_location(ast.Constant(not value), node)
-        elif isinstance(value, int | float):
-            if self._site(node, f"{value!r} -> {value + 1!r}"):
-                return ast.copy_location(ast.Constant(value + 1), node)
+        elif isinstance(value, int | float) and self._site(node, f"{value!r} -> {value + 1!r}"):
+            return ast.copy_location(ast.Constant(value + 1), node)
         return node
 
     def visit_Dict(self, node: ast.Dict) -> ast.AST:
@@ -269,10 +269,8 @@ def preload() -> None:
 
     for name in ("numpy", "pydantic", "typer", "rich", "pytest", "hypothesis", "av", "torch",
                  "pycolmap", "pxr.Usd", "OpenEXR", "httpx", "boto3", "moto"):  # fmt: skip
-        try:
+        with contextlib.suppress(ImportError):
             importlib.import_module(name)
-        except ImportError:
-            pass
 
 
 def check_module(
