@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -94,8 +93,11 @@ def test_settings_params_feed_stage_defaults_and_cli_wins(cli, clips, isolated_c
 
 
 def test_config_path_honours_override(cli, tmp_path, monkeypatch):
+    default = write_user_config('device = "cuda"\n')  # not read once the override is set
     monkeypatch.setenv("VFX_INGEST_CONFIG", str(tmp_path / "custom.toml"))
     assert cli("config", "path").stdout.strip() == str(tmp_path / "custom.toml")
     (tmp_path / "custom.toml").write_text('backend = "local"\ndevice = "cpu"\n')
     assert load_settings().device == "cpu"
-    assert os.environ["VFX_INGEST_CONFIG"]
+    shown = json.loads(cli("config", "show", "--json").stdout)
+    assert str(tmp_path / "custom.toml") in shown["device"]["source"]
+    assert str(default) not in json.dumps(shown)
