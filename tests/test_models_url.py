@@ -4,7 +4,6 @@ on 127.0.0.1 (tests/model_servers.py): success, checksum mismatch, resume, 404, 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -127,12 +126,11 @@ def test_fallback_to_the_second_source(cli, models_env):
 def test_slow_server_times_out_within_the_retries(cli, models_env):
     with FileServer({"w.bin": WEIGHTS}, delay=5.0) as server:
         models_env(entry(server))
-        started = time.monotonic()
         result = cli("models", "sync", "test-w", "--timeout", "0.3", "--retries", "1")
-        elapsed = time.monotonic() - started
+    # Each attempt gave up on its own (the server would have answered after 5 s): two
+    # requests, the timeout named; no wall-clock bound (it would fail on a loaded machine).
     assert result.exit_code == 1
     assert "timeout" in result.stderr and "after 2 attempts" in result.stderr
-    assert elapsed < 4.0
     assert len(server.requests) == 2
 
 
