@@ -43,14 +43,12 @@ F, M = "tests/test_core_faults.py", "tests/test_core_mutants.py"
 DEPTH_STITCH = "tests/test_depth_stage.py::test_stitch_"
 EXPORTS = "tests/test_camera_exports.py::test_"
 MODULES: dict[str, tuple[list[str], list[str]]] = {
-    "cache": (["cache.py"], [F, M, "tests/test_ingest.py", "tests/test_models_runs.py",
-                             "tests/test_resume.py"]),
+    "cache": (["cache.py"], [F, M, "tests/test_ingest.py", "tests/test_models_runs.py"]),
     "manifest": (["manifest.py"], [M, "tests/test_library.py", "tests/test_ingest.py",
                                    "tests/test_resume.py"]),
     "atomic": (["atomic.py"], [F, M, "tests/test_library.py", "tests/test_resume.py"]),
     "paths": (["paths.py"], [M, "tests/test_remote_worker.py"]),
-    "digest": (["digest.py"], [M, "tests/test_library.py", "tests/test_remote_worker.py",
-                               "tests/test_ingest.py"]),
+    "digest": (["digest.py"], [M, "tests/test_library.py", "tests/test_remote_worker.py"]),
     "redact": (["redact.py"], [F, M, "tests/test_secrets.py"]),
     "frames": (["frames.py"], [M, "tests/test_library.py", "tests/test_ingest.py"]),
     "job": (["job.py"], [M, "tests/test_library.py", "tests/test_remote_worker.py"]),

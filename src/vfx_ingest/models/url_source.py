@@ -25,6 +25,10 @@ CHUNK = 1 << 20
 class _Retryable(Exception):
     """A transient failure worth another attempt (timeouts, resets, 5xx, 429)."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # what the server asked for (Retry-After), seconds
+
 
 def fetch_url(source: UrlSource, request: FetchRequest) -> str:
     """Download ``request.path`` from ``source`` to ``request.dest``; return its sha256."""
@@ -72,7 +76,7 @@ def _attempt(client: httpx.Client, url: str, request: FetchRequest) -> str:
                 partial.unlink()
                 raise _Retryable("HTTP 416 for the partial file; restarting")
             if response.status_code >= 500 or response.status_code == 429:
-                raise _Retryable(f"HTTP {response.status_code}")
+                raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
             if response.status_code >= 400:
                 raise SourceFailed(
                     f"{request.model}/{request.path}: HTTP {response.status_code} "
@@ -99,6 +103,20 @@ def _attempt(client: httpx.Client, url: str, request: FetchRequest) -> str:
             return hasher.hexdigest()
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
         raise _Retryable(type(exc).__name__.replace("Error", " error").lower()) from exc
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds: a number of seconds or an HTTP date."""
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    value = response.headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
 
 
 def _range_start(response: httpx.Response) -> int | None:
