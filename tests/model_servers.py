@@ -10,8 +10,8 @@ files, a 302 to a separate CDN origin with ``X-Linked-Etag`` (the sha256) and
 ``X-Linked-Size``; gated repos answer 401/403 with ``X-Error-Code: GatedRepo``, unknown
 files 404 with ``EntryNotFound``; private repos 401 ``RepoNotFound`` without a token
 and 404 with a token that has no access; a token the Hub does not know is refused with
-401 on every repo, public ones too (as the Hub does). Both stop when their ``with`` block ends; every wait is
-bounded and interrupted by the stop.
+401 on every repo, public ones too (as the Hub does). Both stop when their ``with``
+block ends; every wait is bounded and interrupted by the stop.
 """
 
 from __future__ import annotations
@@ -247,7 +247,8 @@ class HubServer:
                 token = auth.removeprefix("Bearer ") if auth else None
                 if token is not None and token not in hub.tokens:
                     self.send_response(401)
-                    self.send_header("X-Error-Message", "Invalid credentials in Authorization header")
+                    message = "Invalid credentials in Authorization header"
+                    self.send_header("X-Error-Message", message)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
