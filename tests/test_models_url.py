@@ -230,9 +230,7 @@ def test_5xx_until_the_retries_run_out_fails_and_publishes_nothing(cli, models_e
 
 
 def test_a_server_that_ignores_range_gets_the_whole_file_again(cli, models_env):
-    with FileServer(
-        {"w.bin": WEIGHTS}, drop_after=1000, drop_times=1, ignore_range=True
-    ) as server:
+    with FileServer({"w.bin": WEIGHTS}, drop_after=1000, drop_times=1, ignore_range=True) as server:
         models_dir = models_env(entry(server, digest=sha256(WEIGHTS)))
         result = cli("models", "sync", "test-w", "--retries", "1")
     assert result.exit_code == 0, result.stderr
