@@ -4,19 +4,22 @@ For each module group below, every mutant (one small change to one source file: 
 comparison or arithmetic operator swapped, ``and``/``or`` swapped, ``not`` or a unary
 minus dropped, a number off by one, a boolean flipped, a dict entry dropped, a one-argument
 call replaced by its argument, a call statement removed) is written into a copy of
-``src/`` and the group's tests are run against it in a fresh process (``pytest -x``, a
-time limit of a few times the clean run). A mutant is *killed* when the tests fail.
+``src/`` and the group's tests are run against it in a forked process (``pytest -x``, a
+time limit of a few times the clean run; the project is imported afresh in each, the
+slow third-party imports once). A mutant is *killed* when the tests fail.
 Score = killed / mutants. Strings, docstrings and annotations are not mutated.
 
 Not part of CI (minutes per module). Run it niced, one module at a time:
 
     nice -n 15 python benchmarks/mutation.py [--modules cache,atomic] [--list]
-        [--results mutation.json] [--rerun-survivors]
+        [--sample N] [--exclude TESTS] [--results FILE] [--rerun-survivors]
 
-``--rerun-survivors`` tests only the survivors saved in ``--results`` by an earlier run
-(tests were added, none removed, so a killed mutant stays killed) and reports the new
-score beside the old one. Survivors are printed with file:line and the change, for
-docs/testing.md (killed by a new test, or listed there as equivalent with the reason).
+``--sample N`` checks a fixed random sample of N mutants per module (the same sample on
+every run) where checking them all takes too long. ``--rerun-survivors`` tests only the
+survivors saved in ``--results`` by an earlier run (tests were added, none removed, so a
+killed mutant stays killed) and reports the new score beside the old one. Survivors are
+printed with file:line and the change, for docs/testing.md (killed by a new test, or
+listed there as equivalent with the reason).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import ast
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import sys
@@ -75,6 +79,7 @@ _BINARY = {
     ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv, ast.Pow: ast.Mult,
 }  # fmt: skip
 _BOOL = {ast.And: ast.Or, ast.Or: ast.And}
+SEED = 19  # which mutants --sample picks: the same ones on every run
 
 
 @dataclass
@@ -272,7 +277,7 @@ def preload() -> None:
 
 
 def check_module(
-    name: str, only: set[tuple[str, int]] | None, exclude: list[str]
+    name: str, only: set[tuple[str, int]] | None, exclude: list[str], sample: int | None = None
 ) -> tuple[list[Mutant], float]:
     files, tests = MODULES[name]
     tests = [t for t in tests if t not in exclude and (REPO / t.split("::")[0]).exists()]
@@ -288,12 +293,17 @@ def check_module(
         if run_tests(tests, src, 1800) != "survived":
             raise SystemExit(f"{name}: the tests fail on the unmutated sources")
         clean_s = time.monotonic() - start
+        everything = {file: mutants_of(file) for file in files}
+        chosen = {(m.file, m.index) for _, ms in everything.values() for m in ms}
+        if only is not None:
+            chosen &= only
+        if sample is not None and len(chosen) > sample:
+            chosen = set(random.Random(SEED).sample(sorted(chosen), sample))
         results = []
-        for file in files:
-            source, mutants = mutants_of(file)
+        for file, (source, mutants) in everything.items():
             target = src / "vfx_ingest" / file
             for mutant in mutants:
-                if only is not None and (mutant.file, mutant.index) not in only:
+                if (mutant.file, mutant.index) not in chosen:
                     continue
                 target.write_text(mutated(source, mutant.index))
                 mutant.status = run_tests(tests, src, max(30.0, 3 * clean_s))
@@ -318,6 +328,9 @@ def main() -> None:
     parser.add_argument(
         "--exclude", default="", help="test files to leave out (for the 'before' figure)"
     )
+    parser.add_argument(
+        "--sample", type=int, help="check only this many mutants per module (a fixed sample)"
+    )
     args = parser.parse_args()
     if not args.list:
         preload()
@@ -333,7 +346,7 @@ def main() -> None:
         if args.rerun_survivors:
             only = {(m.file, m.index) for m in before if m.status == "survived"}
         start = time.monotonic()
-        results, clean_s = check_module(name, only, args.exclude.split(","))
+        results, clean_s = check_module(name, only, args.exclude.split(","), args.sample)
         if args.rerun_survivors:
             rerun = {(m.file, m.index): m for m in results}
             results = [rerun.get((m.file, m.index), m) for m in before]
