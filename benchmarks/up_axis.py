@@ -10,7 +10,10 @@ back; the seed lays out the courtyard and its sensor noise), runs
 - **per camera**: the angle between the world's up seen from each solved camera and from
   the true camera (no alignment: the camera frames are the same physical frames), averaged.
 
-    nice -n 15 python benchmarks/up_axis.py [--seeds 8]
+    nice -n 15 python benchmarks/up_axis.py [--seeds 8] [--repeat 1]
+
+``--repeat`` solves each seed's clip that many times (same input: what varies is only the
+solver's thread scheduling).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 
-def up_errors(root: Path, seed: int) -> tuple[float, float, str]:
+def up_errors(root: Path, seed: int, run: int) -> tuple[float, float, str]:
     from vfx_ingest.camera.accuracy import align
     from vfx_ingest.camera.cameras_json import CamerasDoc
     from vfx_ingest.synthetic import Intrinsics, camera_path, clip_scene, encode_mp4, render_frames
@@ -37,11 +40,11 @@ def up_errors(root: Path, seed: int) -> tuple[float, float, str]:
         eye_height=scene.eye_height, seed=seed,
     )  # fmt: skip
     frames = [rgb for rgb, _ in render_frames(scene, poses, k, seed=seed)]
-    clip, shot = root / f"orbit-{seed}.mp4", root / f"shot-{seed}"
+    clip, shot = root / f"orbit-{seed}.mp4", root / f"shot-{seed}-{run}"
     encode_mp4(frames, clip, fps=24)
     command = [sys.executable, "-m", "vfx_ingest", "run", str(clip), "--shot", str(shot)]
     command += ["--stages", "ingest,camera", "--focal-mm", "28", "--sensor-mm", "36", "-q"]
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     doc = CamerasDoc.load(shot / "camera" / "cameras.json")
     ours = doc.c2w()
     sim = align(ours, poses)
@@ -58,11 +61,12 @@ def up_errors(root: Path, seed: int) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="vfx-up-") as tmp:
-        for seed in range(args.seeds):
-            aligned, per_camera, how = up_errors(Path(tmp), seed)
+        for seed, run in ((s, r) for s in range(args.seeds) for r in range(args.repeat)):
+            aligned, per_camera, how = up_errors(Path(tmp), seed, run)
             rows.append({"seed": seed, "aligned": aligned, "per_camera": per_camera})
             print(
                 f"seed {seed}: aligned {aligned:.2f} deg, per camera {per_camera:.2f} deg ({how})"
