@@ -39,6 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
+# The synthetic renderer is test material (tests/support/), not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 CACHE = Path(__file__).resolve().parent / ".cache" / "camera"
 WIDTH, HEIGHT, FPS = 640, 360, 24
 GOAL_ATE_PERCENT, GOAL_TIME_RATIO, GOAL_ATE_RATIO = 1.0, 0.5, 1.2
@@ -59,7 +62,7 @@ class Row:
 
 def render(scene: str, frames: int) -> Path:
     """Render (once, then cached) a scene's clip with its ground truth next to it."""
-    from vfx_ingest.synthetic import render_clip
+    from support.synthetic import render_clip
 
     clip = CACHE / f"{scene}-{frames}.mp4"
     if not clip.exists():
@@ -172,8 +175,9 @@ def main() -> None:
     args = parser.parse_args()
     import pycolmap
 
-    from vfx_ingest.camera.run import quiet_colmap
-    from vfx_ingest.synthetic import GroundTruth
+    from vfx_ingest.stages.camera_solve import quiet_colmap
+
+    from support.synthetic import GroundTruth
 
     rows: list[Row] = []
     with quiet_colmap():

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 from pathlib import Path
+
+# The synthetic renderer is test material (tests/support/), not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 SIZES = ((320, 180), (640, 360), (1280, 720))
@@ -27,7 +31,7 @@ GOAL = 0.25
 
 def make_clip(width: int, height: int, frames: int) -> Path:
     """Render (once, then cached) one benchmark clip."""
-    from vfx_ingest.synthetic import render_clip
+    from support.synthetic import render_clip
 
     path = CACHE / f"cost-handheld-{width}x{height}-{frames}.mp4"
     if not path.exists():

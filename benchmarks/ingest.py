@@ -27,6 +27,9 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 
+# The synthetic renderer is test material (tests/support/), not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 CACHE = Path(__file__).resolve().parent / ".cache"
 GOAL_RATIO = 1.5
 GOAL_DIFF = 2
@@ -34,7 +37,7 @@ GOAL_DIFF = 2
 
 def make_clip(frames: int) -> Path:
     """Render (once, then cached) the benchmark clip."""
-    from vfx_ingest.synthetic import render_clip
+    from support.synthetic import render_clip
 
     path = CACHE / f"courtyard-720p-{frames}.mp4"
     if not path.exists():

@@ -56,8 +56,8 @@ def main() -> None:
         }
     )
     from vfx_ingest import pipeline
+    from vfx_ingest.backends.runpod.serve import LocalEndpoint
     from vfx_ingest.config import load_settings
-    from vfx_ingest.runpod_serverless.serve import LocalEndpoint
 
     with LocalEndpoint() as endpoint, tempfile.TemporaryDirectory() as tmp:
         os.environ["VFX_INGEST_RUNPOD__API_URL"] = endpoint.url

@@ -10,6 +10,7 @@ with ground truth in the `vfx-ingest.cameras/1` schema next to it (`<name>.camer
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
-from vfx_ingest.synthetic import PATH_KINDS, render_clip
+# The synthetic renderer is test material (tests/support/), not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.synthetic import PATH_KINDS, render_clip
 
 HERE = Path(__file__).resolve().parent
 

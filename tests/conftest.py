@@ -140,7 +140,7 @@ class SolvedShot:
     BLANK = 1010
 
     def __init__(self, root: Path) -> None:
-        from vfx_ingest.synthetic import (
+        from support.synthetic import (
             GroundTruth,
             Intrinsics,
             camera_path,
@@ -252,10 +252,16 @@ def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> S3:
 def endpoint(s3: S3, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """Our RunPod-compatible endpoint on 127.0.0.1 running the real handler (2 workers),
     with the client configured to use it; stopped (jobs cancelled) after the test."""
-    from vfx_ingest.runpod_serverless.serve import LocalEndpoint
+    from vfx_ingest.backends.runpod.serve import LocalEndpoint
 
     with LocalEndpoint(workers=2) as server:
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+        use_endpoint(server, monkeypatch)
         yield server
+
+
+def use_endpoint(server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the client at a ``LocalEndpoint``: its URL, its token, quick polls."""
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+    monkeypatch.setenv("RUNPOD_API_KEY", server.api_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -105,4 +106,55 @@ FRAMES = StageSpec(
     run=_frames,
     chunking=Chunking(overlap=2, min_frames=3),
     stitch=_stitch,
+)
+
+
+class BurnParams(StageParams):
+    pass
+
+
+# Native ids of the threads that ran BURN / STUBBORN, for tests that watch their CPU time.
+BURN_THREADS: list[int] = []
+RELEASE = threading.Event()  # lets STUBBORN end once its test is done
+
+
+def _burn(ctx: StageContext, params: BurnParams) -> StageResult:
+    """Spins the CPU, checking for a cancel between short bursts, as real stages do."""
+    BURN_THREADS.append(threading.get_native_id())
+    for step in range(1_000_000):
+        end = time.thread_time() + 0.01
+        while time.thread_time() < end:
+            pass
+        ctx.progress(step + 1, 1_000_000)  # raises Cancelled once the job is cancelled
+    return StageResult()
+
+
+BURN = StageSpec(
+    name="burn",
+    version="1",
+    summary="Busy CPU until cancelled (cancel tests).",
+    needs=("source",),
+    produces=("burn",),
+    params=BurnParams,
+    run=_burn,
+)
+
+
+def _stubborn(ctx: StageContext, params: BurnParams) -> StageResult:
+    """Spins without ever looking at the cancel (a stage stuck in native code)."""
+    BURN_THREADS.append(threading.get_native_id())
+    ctx.progress(1, 2)
+    while not RELEASE.wait(0.001):
+        pass
+    return StageResult()
+
+
+STUBBORN = StageSpec(
+    name="stubborn",
+    version="1",
+    summary="Ignores cancels until released (recycle tests).",
+    needs=("source",),
+    produces=("stubborn",),
+    params=BurnParams,
+    run=_stubborn,
 )

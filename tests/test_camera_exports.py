@@ -277,7 +277,8 @@ def test_export_of_a_shot_without_a_solve_is_bad_input(cli, clips, tmp_path):
 def offset_camera():
     from vfx_ingest.camera.cameras_json import SolveStats
     from vfx_ingest.camera.shotcam import from_reconstruction
-    from vfx_ingest.synthetic import camera_path
+
+    from support.synthetic import camera_path
 
     width, height = 320, 180
     camera = pycolmap.Camera.create_from_model_name(1, "PINHOLE", 1.0, width, height)

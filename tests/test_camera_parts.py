@@ -16,7 +16,8 @@ from vfx_ingest.camera import axes, interpolate, keyframes, loops, orient
 from vfx_ingest.camera.cameras_json import SCHEMA, CamerasDoc
 from vfx_ingest.camera.presets import PRESETS
 from vfx_ingest.camera.scale import parse_scale
-from vfx_ingest.synthetic import GroundTruth, camera_path
+
+from support.synthetic import GroundTruth, camera_path
 
 # ------------------------------------------------------------------------------------------
 # Keyframes
@@ -252,7 +253,7 @@ def test_cameras_json_round_trips_and_refuses_bad_documents(tmp_path):
 
 
 def _intrinsics():
-    from vfx_ingest.synthetic import Intrinsics
+    from support.synthetic import Intrinsics
 
     return Intrinsics.from_focal(320, 180, 28.0)
 
@@ -264,7 +265,8 @@ def _intrinsics():
 def test_roto_masks_keep_sift_off_the_masked_region(tmp_path):
     from vfx_ingest.camera import features, inputs
     from vfx_ingest.io.images import encode_png
-    from vfx_ingest.synthetic import clip_scene, render_frames
+
+    from support.synthetic import clip_scene, render_frames
 
     k = _intrinsics()
     poses = camera_path("orbit", 2, 24)
@@ -364,9 +366,9 @@ def test_readme_quality_table_matches_the_presets():
 
 
 def test_a_camera_that_never_turns_is_warned_about_its_focal_length():
-    from vfx_ingest.camera.run import warnings
     from vfx_ingest.camera.solve import Solved, rotation_range
     from vfx_ingest.stages.camera import CameraParams
+    from vfx_ingest.stages.camera_solve import warnings
 
     def model(kind: str) -> pycolmap.Reconstruction:
         out = pycolmap.Reconstruction()
@@ -424,9 +426,9 @@ def test_transforms_json_gets_depth_paths_only_for_metric_depth(tmp_path):
     listed there, a metric model's depth must."""
     import numpy as np
 
-    from vfx_ingest.camera.run import _holds_metric_depth
     from vfx_ingest.depth.exr import VALUES_ATTR
     from vfx_ingest.io.images import write_exr
+    from vfx_ingest.stages.camera_solve import _holds_metric_depth
 
     files = [tmp_path / f"depth.{n}.exr" for n in (1001, 1002)]
     for values in ("relative_disparity", "metric_depth_m"):

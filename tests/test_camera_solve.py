@@ -72,7 +72,7 @@ def test_the_record_holds_the_solve_stats_and_a_rerun_is_cached(solved_shot, cli
 
 
 def test_a_tripod_shot_cannot_be_solved_and_the_plate_stays(tmp_path, cli):
-    from vfx_ingest.synthetic import render_clip
+    from support.synthetic import render_clip
 
     truth = render_clip(tmp_path / "tripod.mp4", path="static", frames=10, width=192, height=108)
     assert np.ptp(truth.c2w, axis=0).max() == 0  # the premise: the camera never moves

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,6 +11,8 @@ from vfx_ingest.backends.local import LocalBackend
 from vfx_ingest.cost.catalog import bundled_catalog
 from vfx_ingest.cost.history import History
 from vfx_ingest.shot import ShotFolder
+
+from runpod_v2_double import RunpodV2Double
 
 
 def history(tmp_home) -> History:
@@ -30,19 +29,27 @@ def test_cost_json_ranks_backends_for_the_run_that_was_asked_for(cli, clips):
     estimates = [line for line in lines if line["type"] == "estimate"]
     (summary,) = [line for line in lines if line["type"] == "summary"]
     assert summary["plan"]["frames"] == 6 and summary["plan"]["width"] == 64
-    assert {e["backend"] for e in estimates} == {"local", "modal"}
+    # Ingest needs no GPU: only CPU offers are priced for it, the GPU ones are skipped.
+    (local,) = estimates
+    assert local["backend"] == "local" and local["usd"] == 0 and local["installed"] is True
+    assert local["cheapest"] and local["fastest"]
+    skipped = [line for line in lines if line["type"] == "skipped"]
+    assert skipped and {s["backend"] for s in skipped} == {"modal"}
+
+    gpu = cli("cost", clip, "--stages", "depth", "--backend", "local,modal", "--json")
+    lines = cli.json_lines(gpu.stdout)
+    estimates = [line for line in lines if line["type"] == "estimate"]
+    (summary,) = [line for line in lines if line["type"] == "summary"]
+    assert estimates and {e["backend"] for e in estimates} == {"modal"}
     assert sum(e["cheapest"] for e in estimates) == sum(e["fastest"] for e in estimates) == 1
-    local = next(e for e in estimates if e["backend"] == "local")
-    assert local["usd"] == 0 and local["installed"] is True
-    modal = [e for e in estimates if e["backend"] == "modal"]
-    assert all(e["installed"] is True and e["usd"] > 0 for e in modal)  # the backend exists (#7)
+    assert all(e["installed"] is True and e["usd"] > 0 for e in estimates)  # it runs (#7)
     assert [p["backend"] for p in summary["prices"]] == ["modal"]
 
 
 def test_cost_table_marks_estimate_only_backends_and_dates_the_prices(cli, clips):
     result = cli(
-        "cost", clips(frames=6), "--backend", "local,runpod-serverless,runpod-pod", "--gpu",
-        "cpu,A100",
+        "cost", clips(frames=6), "--stages", "depth", "--backend",
+        "local,runpod-serverless,runpod-pod", "--gpu", "cpu,A100",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "cheapest" in result.stdout and "fastest" in result.stdout
@@ -106,7 +113,13 @@ def test_breakeven_is_computed_from_the_catalog(cli):
         (p for p in catalog.gpu_offers("runpod-pod") if "A100-80GB" in p.gpus),
         key=lambda p: p.usd,
     )
-    assert a100["always_on_break_even_h"] == pytest.approx(730 * cheapest_pod.usd / 3600 / flex.usd)
+    # The break-even is against the cheapest serverless option, whichever backend has it.
+    per_use = [o for name, o in by_name.items() if "pod" not in name and "always" not in name]
+    assert {"RunPod serverless, flex", "Modal, standard"} <= {o["name"] for o in per_use}
+    cheapest_per_use = min(o["usd_per_hour"] for o in per_use)
+    assert a100["always_on_break_even_h"] == pytest.approx(
+        730 * cheapest_pod.usd / cheapest_per_use
+    )
     # At that volume an on-demand community pod undercuts flex workers; at 700 h/month an
     # always-on pod does.
     assert next(o for o in a100["options"] if o["cheapest"])["name"].endswith("on demand")
@@ -121,7 +134,8 @@ def priced_backend(monkeypatch):
     then prices the run as that backend would (what runs is still the real local worker)."""
 
     def register(name: str, cls: str = "LocalBackend", module: str = "vfx_ingest.backends.local"):
-        monkeypatch.setitem(BACKENDS, name, (module, cls, "test"))
+        spec = BACKENDS["local"].model_copy(update={"name": name, "runner": f"{module}:{cls}"})
+        monkeypatch.setitem(BACKENDS, name, spec)
 
     return register
 
@@ -273,8 +287,8 @@ def test_remote_records_are_priced_from_the_catalog():
 
 KEY = "rp_test_key_do_not_print_0123456789"
 
-# The shape of RunPod API v2 `GET /v2/catalog/gpus` (ListGpuTypesResponse of GpuType), as
-# its published OpenAPI document describes it.
+# What RunPod API v2 `GET /v2/catalog/gpus` answers here (the double checks it against the
+# published ListGpuTypesResponse schema).
 CATALOG = {
     "gpus": [
         {
@@ -303,54 +317,21 @@ CATALOG = {
 }
 
 
-@contextmanager
-def runpod_catalog_double(status: int = 200):
-    """A contract double of RunPod's v2 GPU catalog endpoint on 127.0.0.1 (RunPod's API
-    cannot be reached from tests): bearer-key auth, the published response shape."""
-    seen: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append(self.headers.get("Authorization", ""))
-            ok = self.path == "/v2/catalog/gpus" and seen[-1] == f"Bearer {KEY}"
-            code = status if ok else 401
-            body = json.dumps(CATALOG if code == 200 else {"title": "Unauthorized"}).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.timeout = 5
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v2/catalog/gpus", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 def test_refresh_without_credentials_keeps_the_bundled_prices(cli):
     result = cli("cost", "--refresh", "--json")
     assert result.exit_code == 0
     lines = {line["provider"]: line for line in cli.json_lines(result.stdout)}
     assert lines["runpod"]["status"] == "skipped" and "RUNPOD_API_KEY" in lines["runpod"]["detail"]
-    assert lines["modal"]["status"] == "skipped" and "no pricing API" in lines["modal"]["detail"]
+    assert lines["modal"]["status"] == "skipped" and "no price list" in lines["modal"]["detail"]
 
 
 def test_refresh_pulls_runpod_prices_into_the_user_cache(cli, clips, monkeypatch):
-    with runpod_catalog_double() as (url, seen):
+    with RunpodV2Double(KEY, gpus=CATALOG["gpus"]) as double:
         monkeypatch.setenv("RUNPOD_API_KEY", KEY)
-        monkeypatch.setenv("VFX_INGEST_COST__RUNPOD_CATALOG_URL", url)
+        monkeypatch.setenv("VFX_INGEST_RUNPOD__REST_URL", double.url)
         result = cli("cost", "--refresh")
     assert result.exit_code == 0, result.stderr
-    assert seen == [f"Bearer {KEY}"]
+    assert double.requests == [("GET", "/v2/catalog/gpus", None)]
     assert KEY not in result.stdout + result.stderr
     assert "runpod: refreshed" in result.stderr
     assert "live:runpod" in result.stdout  # the price table says where each price came from
@@ -365,15 +346,17 @@ def test_refresh_pulls_runpod_prices_into_the_user_cache(cli, clips, monkeypatch
     new = catalog.find_gpu("NVIDIA GeForce RTX 5090")
     assert new is not None and new.fp16_tflops is None and new.origin == "live:runpod"
     # Estimates now use and name the live prices; the RTX 5090 is priced but cannot be timed.
-    estimate = cli("cost", clips(frames=6), "--backend", "runpod-serverless", "--json")
+    estimate = cli(
+        "cost", clips(frames=6), "--stages", "depth", "--backend", "runpod-serverless", "--json"
+    )
     summary = cli.json_lines(estimate.stdout)[-1]
     assert summary["prices"][0]["origin"] == "live:runpod"
 
 
 def test_refresh_with_a_rejected_key_is_bad_input(cli, monkeypatch):
-    with runpod_catalog_double() as (url, _):
+    with RunpodV2Double(KEY) as double:
         monkeypatch.setenv("RUNPOD_API_KEY", "wrong-key-also-secret")
-        monkeypatch.setenv("VFX_INGEST_COST__RUNPOD_CATALOG_URL", url)
+        monkeypatch.setenv("VFX_INGEST_RUNPOD__REST_URL", double.url)
         result = cli("cost", "--refresh")
     assert result.exit_code == 2 and "refused the API key" in result.stderr
     assert "wrong-key-also-secret" not in result.stderr + result.stdout
@@ -400,3 +383,23 @@ def test_max_cost_counts_only_the_stages_that_will_run(cli, clips, tmp_path, pri
         "--force",
     )
     assert forced.exit_code == 2 and "over --max-cost" in forced.stderr
+
+
+def test_a_cpu_stage_is_priced_on_cpu_offers_and_hidden_offers_are_counted_once(cli, clips):
+    """Issue 17 item 13: ingest needs no GPU, so GPU offers are not priced for it, and the
+    table says how many offers it leaves out, in one line, with the same count as --json."""
+    clip = clips(frames=6)
+    table = cli("cost", clip, "--stages", "ingest")
+    assert table.exit_code == 0, table.stderr
+    lines = [line for line in table.stdout.splitlines() if "offers not shown" in line]
+    assert len(lines) == 1, table.stdout
+    shown = int(lines[0].split()[0])
+    assert "run on a CPU only" in lines[0]
+
+    data = cli.json_lines(cli("cost", clip, "--stages", "ingest", "--json").stdout)
+    estimates = [d for d in data if d["type"] == "estimate"]
+    skipped = [d for d in data if d["type"] == "skipped"]
+    assert [e["backend"] for e in estimates] == ["local"]
+    assert len(skipped) == shown > 0
+    priced = {p.backend for p in bundled_catalog().gpu_offers()}
+    assert {s["backend"] for s in skipped} == priced  # every GPU backend, none priced

@@ -99,16 +99,35 @@ def test_estimates_are_monotone_in_frames_and_pixels(
             assert grown.usd >= before.usd - 1e-12
 
 
-def test_cheapest_and_fastest_are_marked_once_and_local_costs_nothing(tmp_path):
-    report = estimator(tmp_path).report(plan(), [INGEST])
+def test_cheapest_and_fastest_are_marked_once_among_runnable_offers(tmp_path):
+    report = estimator(tmp_path).report(plan(), [INGEST, DEPTH])
     assert sum(r.cheapest for r in report.rows) == 1
     assert sum(r.fastest for r in report.rows) == 1
-    local = row(report, "local", "cpu")
-    assert local.usd == 0 and local.installed
+    runnable = [r for r in report.rows if r.installed]
     cheapest = next(r for r in report.rows if r.cheapest)
-    assert cheapest.usd == min(r.usd for r in report.rows)
-    remote = {r.backend: r.installed for r in report.rows if r.backend != "local"}
-    assert remote["runpod-serverless"] and remote["modal"] and not remote["runpod-pod"]
+    fastest = next(r for r in report.rows if r.fastest)
+    assert cheapest.installed and fastest.installed
+    assert cheapest.usd == min(r.usd for r in runnable)
+    assert fastest.wall_s == min(r.wall_s for r in runnable)
+    # A backend this version cannot run (RunPod pods) is still estimated, never marked,
+    # even where it is the cheapest or fastest of all.
+    pods = [r for r in report.rows if not r.installed]
+    assert pods and {r.backend for r in pods} == {"runpod-pod"}
+    assert min(r.usd for r in pods) < cheapest.usd or min(r.wall_s for r in pods) < fastest.wall_s
+    remote = {r.backend for r in runnable}
+    assert {"runpod-serverless", "modal"} <= remote
+
+
+def test_cpu_stages_are_priced_on_cpu_offers_only_and_local_costs_nothing(tmp_path):
+    report = estimator(tmp_path).report(plan(), [INGEST])
+    (local,) = report.rows  # ingest needs no GPU: no GPU offer is priced for it
+    assert (local.backend, local.gpu, local.usd, local.installed) == ("local", "cpu", 0, True)
+    assert local.cheapest and local.fastest
+    catalog = bundled_catalog()
+    remote = [p for p in catalog.gpu_offers() if p.backend != "local"]
+    assert len(report.skipped) >= len(catalog.gpu_offers("modal")) > 0
+    assert {s.backend for s in report.skipped} == {p.backend for p in remote}
+    assert all("run on a CPU only" in s.reason for s in report.skipped)
 
 
 def test_a_gpu_stage_needs_a_gpu_figure_or_is_skipped_with_the_reason(tmp_path):
@@ -149,19 +168,21 @@ def test_r2_transfers_cost_no_egress(tmp_path):
         cost={"history_db": tmp_path / "h.sqlite"},
         s3={"endpoint_url": "https://acct.r2.cloudflarestorage.com"},
     )
-    r2 = Estimator(settings).report(plan(), [INGEST], backends=["runpod-serverless"])
-    s3 = estimator(tmp_path).report(plan(), [INGEST], backends=["runpod-serverless"])
-    assert all(r.transfer_usd < s.transfer_usd for r, s in zip(r2.rows, s3.rows, strict=True))
+    r2 = Estimator(settings).report(plan(), [DEPTH], backends=["runpod-serverless"])
+    s3 = estimator(tmp_path).report(plan(), [DEPTH], backends=["runpod-serverless"])
+    assert r2.rows and all(
+        r.transfer_usd < s.transfer_usd for r, s in zip(r2.rows, s3.rows, strict=True)
+    )
 
 
 def test_modal_multipliers_apply_to_the_resources_they_name(tmp_path):
-    base = estimator(tmp_path).report(plan(), [INGEST], backends=["modal"], gpus=["T4"])
+    base = estimator(tmp_path).report(plan(), [DEPTH], backends=["modal"], gpus=["T4"])
     pinned = estimator(tmp_path, modal_region="narrow").report(
-        plan(), [INGEST], backends=["modal"], gpus=["T4"]
+        plan(), [DEPTH], backends=["modal"], gpus=["T4"]
     )
     assert pinned.rows[0].usd_per_second == pytest.approx(base.rows[0].usd_per_second * 1.75)
     nonpre = estimator(tmp_path, modal_nonpreemptible=True).report(
-        plan(), [INGEST], backends=["modal"], gpus=["T4"]
+        plan(), [DEPTH], backends=["modal"], gpus=["T4"]
     )
     catalog = bundled_catalog()
     extra = 2 * (0.125 * catalog.price("modal/cpu").usd + 0.125 * catalog.price("modal/memory").usd)
@@ -236,5 +257,5 @@ def test_offers_without_enough_vram_are_skipped(tmp_path):
 def test_gpu_names_match_as_the_catalog_matches_them(tmp_path, asked):
     """`--gpu` takes a GPU's id, name or alias with or without the vendor's words, the way
     `Catalog.find_gpu` reads them."""
-    report = estimator(tmp_path).report(plan(), [INGEST], backends=["modal"], gpus=[asked])
+    report = estimator(tmp_path).report(plan(), [DEPTH], backends=["modal"], gpus=[asked])
     assert [r.gpu for r in report.rows] == [bundled_catalog().find_gpu("H100").id], asked

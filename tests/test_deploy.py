@@ -1,7 +1,8 @@
 """`vfx-ingest deploy runpod-serverless`: build context, docker, template and endpoint.
 
-Templates and endpoints go to a test double of RunPod's REST API on 127.0.0.1 that
-follows the published schema (tests/runpod_control.py); RunPod itself cannot be reached.
+Templates and endpoints go to a test double of RunPod's REST API v2 on 127.0.0.1 that
+checks every request against the published schema (tests/runpod_v2_double.py); RunPod
+itself cannot be reached.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pathlib import Path
 import pytest
 
 from vfx_ingest import __version__
+from vfx_ingest.backends.runpod.serve import LocalEndpoint
 from vfx_ingest.config import user_config_path
-from vfx_ingest.runpod_serverless.serve import LocalEndpoint
 
 from model_servers import registry_toml, sha256
-from runpod_control import RunpodControlPlane
+from runpod_v2_double import RunpodV2Double
 
 KEY = "rpa_deploy-key-0123456789"
 IMAGE = "registry.example/me/vfx-ingest-worker:1"
@@ -37,7 +38,7 @@ def control(monkeypatch):
     (deploy checks that it answers /health)."""
     monkeypatch.setenv("RUNPOD_API_KEY", KEY)
     monkeypatch.setenv("PATH", "/nonexistent")  # no docker here: commands are printed
-    with RunpodControlPlane(KEY) as plane, LocalEndpoint(api_key=KEY) as queue:
+    with RunpodV2Double(KEY) as plane, LocalEndpoint(api_key=KEY) as queue:
         monkeypatch.setenv("VFX_INGEST_RUNPOD__REST_URL", plane.url)
         monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", queue.url)
         yield plane
@@ -60,11 +61,15 @@ def test_deploy_creates_then_updates_and_saves_the_endpoint_id(control, cli, tmp
     assert report["docker_ran"] is False and report["models"] == "bake"
     assert report["docker"][0].startswith("docker build --platform linux/amd64 -t " + IMAGE)
     (template,) = control.templates.values()
-    assert template["imageName"] == IMAGE and template["isServerless"] is True
+    assert template["image"] == IMAGE and template["serverless"] is True
+    assert template["name"] == "vfx-ingest-worker"
     (endpoint,) = control.endpoints.values()
     assert endpoint["templateId"] == template["id"] == report["template_id"]
-    assert endpoint["gpuTypeIds"] == ["NVIDIA GeForce RTX 4090", "NVIDIA RTX A5000"]
-    assert endpoint["workersMin"] == 0 and endpoint["executionTimeoutMs"] == 3_600_000
+    # The wanted GPU types as v2 pools, less the other types in those pools.
+    assert endpoint["gpu"]["pools"] == ["ADA_24", "AMPERE_24"]
+    assert endpoint["gpu"]["excludedTypes"] == ["NVIDIA L4"]
+    assert endpoint["workers"]["min"] == 0 and endpoint["timeout"] == 3_600_000
+    assert endpoint["type"] == "QUEUE"
     assert report["health"]["workers"] == {"idle": 1, "running": 0}
     saved = config.read_text()
     assert "# my settings" in saved and "# the show bucket" in saved
@@ -72,17 +77,39 @@ def test_deploy_creates_then_updates_and_saves_the_endpoint_id(control, cli, tmp
     assert data["s3"]["bucket"] == "keep-me"
     assert data["runpod"]["endpoint_id"] == endpoint["id"] == report["endpoint_id"]
 
-    second = deploy(cli, tmp_path, "--gpu", "NVIDIA L40S")
+    second = deploy(cli, tmp_path, "--gpu", "NVIDIA L4")
     assert second.exit_code == 0, second.stderr
     assert second.stdout.splitlines()[-1] == endpoint["id"]  # stdout: the endpoint id
     assert "updated" in second.stderr and "it answers: 0 workers running" in second.stderr
     assert len(control.templates) == 1 and len(control.endpoints) == 1
-    assert control.endpoints[endpoint["id"]]["gpuTypeIds"] == ["NVIDIA L40S"]
+    assert control.endpoints[endpoint["id"]]["gpu"]["pools"] == ["ADA_24"]
+    assert control.endpoints[endpoint["id"]]["gpu"]["excludedTypes"] == ["NVIDIA GeForce RTX 4090"]
     methods = [(m, p.split("/")[2]) for m, p, _ in control.requests]
-    assert ("PATCH", "templates") in methods and ("PATCH", "endpoints") in methods
+    assert ("PATCH", "templates") in methods and ("PATCH", "serverless") in methods
+
+    # Without the saved id the endpoint is found by name: still no duplicate.
+    config.write_text('[s3]\nbucket = "keep-me"\n')
+    third = deploy(cli, tmp_path)
+    assert third.exit_code == 0 and "updated" in third.stderr
+    assert len(control.templates) == 1 and len(control.endpoints) == 1
+    assert all(p.startswith("/v2/") for _, p, _ in control.requests)  # nothing to v1
+    for method, path, body in control.requests:  # every request valid as published
+        found = control.schema.match(path)
+        assert found is not None
+        assert control.schema.request_errors(found[0], method, body) == [], (method, path)
 
     bad = deploy(cli, tmp_path, "--gpu", "NVIDIA Imaginary 9000")
-    assert bad.exit_code == 2 and "unknown GPU types" in bad.stderr
+    assert bad.exit_code == 2 and "no serverless pool for NVIDIA Imaginary 9000" in bad.stderr
+
+
+def test_a_refusal_is_one_line_naming_the_field(control, cli, tmp_path, monkeypatch):
+    """RunPod v2 answers problem details; the user sees the field and the reason."""
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__IDLE_TIMEOUT_S", "5000")  # v2 allows up to 3600
+    result = deploy(cli, tmp_path)
+    assert result.exit_code == 2
+    (line,) = [x for x in result.stderr.splitlines() if "RunPod refused" in x]
+    assert "Unprocessable Entity: $.workers.idleTimeout: 5000 is greater than" in line
+    assert control.endpoints == {}
 
 
 def test_the_build_context_installs_this_vfx_ingest(control, cli, tmp_path):
@@ -98,7 +125,7 @@ def test_the_build_context_installs_this_vfx_ingest(control, cli, tmp_path):
     wheel = ctx / f"vfx_ingest-{__version__}-py3-none-any.whl"
     assert dockerfile.splitlines()[1].startswith("FROM pytorch/pytorch:")
     assert f'pip install "/tmp/{wheel.name}[runpod,s3,camera]"' in dockerfile
-    assert 'CMD ["python", "-u", "-m", "vfx_ingest.runpod_serverless.handler"]' in dockerfile
+    assert 'CMD ["python", "-u", "-m", "vfx_ingest.backends.runpod.handler"]' in dockerfile
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         record = archive.read(f"vfx_ingest-{__version__}.dist-info/RECORD").decode()
@@ -107,14 +134,15 @@ def test_the_build_context_installs_this_vfx_ingest(control, cli, tmp_path):
                 data = archive.read(name)
                 expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
                 assert digest == "sha256=" + expected.decode() and int(size) == len(data)
-    assert "vfx_ingest/runpod_serverless/handler.py" in names
+    assert "vfx_ingest/backends/runpod/handler.py" in names
+    assert not any("synthetic" in n for n in names)  # test material stays out of images
     assert not any("__pycache__" in n for n in names)
 
     target = tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target)]
     subprocess.run([*pip, str(wheel)], check=True, capture_output=True, timeout=120)
     code = (
-        "import vfx_ingest, vfx_ingest.runpod_serverless.handler as h\n"
+        "import vfx_ingest, vfx_ingest.backends.runpod.handler as h\n"
         "print(vfx_ingest.__version__, h.__file__)"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
@@ -181,7 +209,7 @@ def test_locked_models_are_baked_or_read_from_a_volume(control, cli, tmp_path, m
     assert "VFX_INGEST_HF_CACHE=/runpod-volume/vfx-ingest/hf" in dockerfile
     assert "COPY models.lock ./" in dockerfile and "models verify" not in dockerfile
     (endpoint,) = control.endpoints.values()
-    assert endpoint["networkVolumeId"] == "vol123"
+    assert endpoint["networkVolumes"] == ["vol123"]
 
 
 def test_docker_is_run_when_present(control, cli, tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ from vfx_ingest.io.images import decode_png
 from vfx_ingest.job import ProgressEvent
 from vfx_ingest.stages.base import Cancelled
 
+from conftest import use_endpoint
 from model_servers import FileServer, registry_toml, sha256
 
 CHECKPOINT = "video_depth_anything_vits.pth"
@@ -160,8 +161,8 @@ def test_depth_fans_out_over_remote_chunk_jobs(
     pass equals a local single pass."""
     import dataclasses
 
-    from vfx_ingest.runpod_serverless import handler
-    from vfx_ingest.runpod_serverless.serve import LocalEndpoint
+    from vfx_ingest.backends.runpod import handler
+    from vfx_ingest.backends.runpod.serve import LocalEndpoint
     from vfx_ingest.stages import REGISTRY
     from vfx_ingest.stages.base import Chunking
 
@@ -181,9 +182,7 @@ def test_depth_fans_out_over_remote_chunk_jobs(
     local = cli("run", clip, "--shot", tmp_path / "local", *args)
     assert local.exit_code == 0, local.stderr
     with LocalEndpoint(workers=1, handle=handle) as server:
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+        use_endpoint(server, monkeypatch)
         remote = cli(
             "run", clip, "--shot", tmp_path / "remote", *args,
             "--backend", "runpod-serverless", "--max-workers", "2",

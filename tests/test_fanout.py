@@ -13,15 +13,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vfx_ingest import pipeline
+from vfx_ingest.backends.runpod import handler
+from vfx_ingest.backends.runpod.serve import LocalEndpoint
 from vfx_ingest.config import load_settings
 from vfx_ingest.fanout import plan_chunks
 from vfx_ingest.job import StageEvent
 from vfx_ingest.manifest import Manifest
-from vfx_ingest.runpod_serverless import handler
-from vfx_ingest.runpod_serverless.serve import LocalEndpoint
 from vfx_ingest.stages import REGISTRY
 from vfx_ingest.stages.base import Cancelled, Chunking
 
+from conftest import use_endpoint
 from remote_stages import FRAMES
 
 
@@ -64,9 +65,7 @@ def chunky(s3, monkeypatch):
         return answer
 
     with LocalEndpoint(workers=1, handle=handle) as server:
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+        use_endpoint(server, monkeypatch)
         yield server, answers
 
 
@@ -120,7 +119,7 @@ def test_an_interrupted_fan_out_resumes_the_chunks_it_finished(chunky, clips, tm
 
     with pytest.raises(Cancelled):
         pipeline.run(request, settings, on_event, cancel)
-    assert all(job.done.wait(10) for job in server.jobs.values())
+    assert all(job.returned.wait(10) for job in server.jobs.values())
     chunks_root = next((shot / ".staging").glob("frames-*")) / ".chunks"
     finished = sorted(p.name for p in chunks_root.iterdir() if (p / ".complete.json").is_file())
     assert 1 <= len(finished) < 3

@@ -106,7 +106,7 @@ def test_the_job_carries_digests_and_the_worker_resolves_folders(echo_stage, cli
     job = pipeline.plan(request, settings)
     (ref,) = job.models
     assert ref.id == "test-w" and ref.digest
-    result = worker.execute(job)
+    result = worker.execute(job, models=settings)
     assert result.status == "ok", result.error
     echo = result.records[-1]
     assert echo.stage == "echo" and echo.models == {"test-w": ref.digest}
@@ -114,7 +114,7 @@ def test_the_job_carries_digests_and_the_worker_resolves_folders(echo_stage, cli
     assert echo.stats["model_dir"] == str(tmp_path / "models" / "test-w")
     # Same weights: cached.
     events = []
-    worker.execute(pipeline.plan(request, settings), on_event=events.append)
+    worker.execute(pipeline.plan(request, settings), on_event=events.append, models=settings)
     assert [e.status for e in events if e.type == "stage" and e.stage == "echo"] == ["cached"]
 
 
@@ -142,7 +142,7 @@ def test_other_weights_change_the_cache_key_and_rerun_the_stage(
             monkeypatch.setenv("VFX_INGEST_MODELS_REGISTRY", str(registry))
             settings = load_settings()
             sync(settings)  # V2: the V1 file no longer matches the registry, so it is replaced
-        result = worker.execute(pipeline.plan(request, settings))
+        result = worker.execute(pipeline.plan(request, settings), models=settings)
         assert result.status == "ok", result.error
         assert result.records[-1].status == "done"  # ran, not cached
         keys.append(result.records[-1].cache_key)
@@ -164,7 +164,7 @@ def test_the_worker_refuses_weights_changed_after_planning(echo_stage, clips, tm
     weights = tmp_path / "models" / "test-w" / "w.bin"
     weights.write_bytes(V2)  # someone swaps the file between plan and run
     with pytest.raises(BadInput) as error:
-        worker.execute(job)
+        worker.execute(job, models=settings)
     assert "test-w" in error.value.line()
     assert not (tmp_path / "shot" / "echo").exists()
 
@@ -174,7 +174,7 @@ def test_a_remote_run_names_models_by_their_locked_digest_without_local_weights(
 ):
     """Remote workers hold their own weights (image or volume): planning a remote run needs
     no local copy, and the job carries the digest `models.lock` pins (the cache key's)."""
-    from vfx_ingest.backends.runpod_serverless import RunpodServerlessBackend
+    from vfx_ingest.backends.runpod.serverless import RunpodServerlessBackend
     from vfx_ingest.models.lock import LockedFile, LockedModel, LockFile, write_lock
 
     echo_stage.write_text(

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from vfx_ingest import pipeline
+from vfx_ingest.backends.remote import RemoteOptions, RemoteRunner, RemoteState
+from vfx_ingest.backends.runpod.handler import handle
 from vfx_ingest.config import load_settings
 from vfx_ingest.digest import file_digest
 from vfx_ingest.errors import BadInput
 from vfx_ingest.job import Job, ObjectRef, RemoteIO, StageRequest, VolumeAccess, object_key
 from vfx_ingest.manifest import Manifest
 from vfx_ingest.paths import safe_join
-from vfx_ingest.remote.client import RemoteOptions, RemoteRunner, RemoteState
-from vfx_ingest.runpod_serverless.handler import handle
 from vfx_ingest.storage import Store
 from vfx_ingest.worker import execute
 

@@ -24,16 +24,16 @@ import httpx
 import pytest
 
 from vfx_ingest import pipeline
+from vfx_ingest.backends.remote import RemoteOptions, RemoteRunner, RemoteState
 from vfx_ingest.config import load_settings
 from vfx_ingest.job import JobResult
 from vfx_ingest.manifest import Manifest
-from vfx_ingest.remote.client import RemoteOptions, RemoteRunner, RemoteState
 from vfx_ingest.storage import Store
 from vfx_ingest.worker import execute
 
 from conftest import REPO
 
-HANDLER = [sys.executable, "-m", "vfx_ingest.runpod_serverless.handler"]
+HANDLER = [sys.executable, "-m", "vfx_ingest.backends.runpod.handler"]
 
 
 def worker_env() -> dict[str, str]:

@@ -18,16 +18,16 @@ import httpx
 import pytest
 
 from vfx_ingest import pipeline
+from vfx_ingest.backends.runpod.api import worker_error
+from vfx_ingest.backends.runpod.serve import LocalEndpoint
 from vfx_ingest.config import load_settings
 from vfx_ingest.errors import BadInput
 from vfx_ingest.job import ProgressEvent
 from vfx_ingest.manifest import Manifest
-from vfx_ingest.runpod_serverless.api import worker_error
-from vfx_ingest.runpod_serverless.serve import LocalEndpoint
 from vfx_ingest.stages import REGISTRY
 from vfx_ingest.stages.base import Cancelled
 
-from conftest import REPO
+from conftest import REPO, use_endpoint
 from remote_stages import EXPLODE, SLOW
 
 REMOTE = ("--backend", "runpod-serverless")
@@ -119,7 +119,7 @@ def test_cancel_stops_the_remote_job_and_nothing_keeps_running(
     assert progress and progress[-1] < 200
     (job,) = endpoint.jobs.values()
     assert job.status == "CANCELLED"
-    assert job.done.wait(5), "the worker thread must stop"
+    assert job.returned.wait(5), "the worker thread must stop"
     assert endpoint.health()["jobs"]["inProgress"] == 0
     record = manifest(tmp_path / "shot").stages["slow"]
     assert record.status == "failed" and "interrupted" in (record.error or "")
@@ -131,18 +131,20 @@ def test_client_timeout_cancels_the_remote_job(endpoint, clips, cli, tmp_path, m
     result = cli("run", clips(frames=4), "--shot", tmp_path / "s", "--stages", "slow", *REMOTE)
     assert result.exit_code == 1 and "did not finish within 0.5 s" in result.stderr
     (job,) = endpoint.jobs.values()
-    assert job.status == "CANCELLED" and job.done.wait(5)
+    assert job.status == "CANCELLED" and job.returned.wait(5)
 
 
-def test_endpoint_execution_timeout_is_reported(s3, clips, cli, tmp_path, monkeypatch):
+def test_the_jobs_execution_timeout_is_sent_and_reported(s3, clips, cli, tmp_path, monkeypatch):
+    """Each job carries ``policy.executionTimeout`` (and ``ttl``); past it, RunPod (here the
+    local endpoint, which honours the policy over its own limit) stops the job."""
     monkeypatch.setitem(REGISTRY, "slow", SLOW)
-    with LocalEndpoint(execution_timeout_s=0.3) as server:
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__API_URL", server.url)
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__ENDPOINT_ID", "local")
-        monkeypatch.setenv("VFX_INGEST_RUNPOD__POLL_INTERVAL_S", "0.05")
+    monkeypatch.setenv("VFX_INGEST_RUNPOD__EXECUTION_TIMEOUT_S", "0.3")
+    with LocalEndpoint(execution_timeout_s=3600) as server:
+        use_endpoint(server, monkeypatch)
         result = cli("run", clips(frames=4), "--shot", tmp_path / "s", "--stages", "slow", *REMOTE)
         (job,) = server.jobs.values()
-        assert job.status == "TIMED_OUT" and job.done.wait(5)
+        assert job.status == "TIMED_OUT" and job.returned.wait(5)
+        assert job.execution_timeout_s == 0.3 and job.ttl_s == 7200
     assert result.exit_code == 1 and "timed out" in result.stderr
 
 
@@ -211,7 +213,7 @@ def test_ctrl_c_cancels_the_remote_job(endpoint, s3, clips, tmp_path):
     assert proc.returncode == 130, stderr
     (job,) = endpoint.jobs.values()
     assert job.status == "CANCELLED"
-    assert job.done.wait(10), "the remote job must stop"
+    assert job.returned.wait(10), "the remote job must stop"
     assert manifest(shot).stages["ingest"].status == "failed"
 
 
@@ -225,7 +227,17 @@ def test_unknown_backend_names_the_known_ones(tmp_path):
 def test_worker_serve_command_serves_the_api_and_stops_on_ctrl_c(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vfx_ingest", "worker", "serve", "--api", "runpod", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "vfx_ingest",
+            "worker",
+            "serve",
+            "--api",
+            "runpod-serverless",
+            "--port",
+            "0",
+        ],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
@@ -234,9 +246,11 @@ def test_worker_serve_command_serves_the_api_and_stops_on_ctrl_c(tmp_path):
         line = proc.stderr.readline()  # type: ignore[union-attr]
         url = re.search(r"http://127\.0\.0\.1:\d+", line)
         assert url, line
-        health = httpx.get(f"{url.group(0)}/v2/local/health", timeout=10).json()
+        token = proc.stderr.readline().rsplit(" ", 1)[-1].strip()  # type: ignore[union-attr]
+        auth = {"Authorization": f"Bearer {token}"}
+        health = httpx.get(f"{url.group(0)}/v2/local/health", headers=auth, timeout=10).json()
         assert health["workers"] == {"idle": 1, "running": 0}
-        missing = httpx.get(f"{url.group(0)}/status/nope", timeout=10)
+        missing = httpx.get(f"{url.group(0)}/status/nope", headers=auth, timeout=10)
         assert missing.status_code == 404
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 130
@@ -245,7 +259,7 @@ def test_worker_serve_command_serves_the_api_and_stops_on_ctrl_c(tmp_path):
 
 
 def test_the_cost_meter_is_ticked_and_stops_remote_work(endpoint, clips, tmp_path, monkeypatch):
-    from vfx_ingest.backends.runpod_serverless import RunpodServerlessBackend
+    from vfx_ingest.backends.runpod.serverless import RunpodServerlessBackend
     from vfx_ingest.cost.meter import CostMeter
 
     monkeypatch.setitem(REGISTRY, "slow", SLOW)
@@ -263,7 +277,7 @@ def test_the_cost_meter_is_ticked_and_stops_remote_work(endpoint, clips, tmp_pat
     assert meter.exceeded and meter.price_id and meter.price_id.startswith("runpod-serverless/")
     assert 0 < meter.billed_s <= time.monotonic() - started
     (remote,) = endpoint.jobs.values()
-    assert remote.status == "CANCELLED" and remote.done.wait(5)
+    assert remote.status == "CANCELLED" and remote.returned.wait(5)
 
     monkeypatch.setenv("VFX_INGEST_RUNPOD__GPU_TYPES", '["Imaginary GPU 9000"]')
     unpriced = RunpodServerlessBackend(load_settings())

@@ -117,7 +117,15 @@ def test_storage_gc_command(s3, tmp_path, cli):
     store.put_files([(p, file_digest(p)) for p in paths])
     result = cli("storage", "gc", "--older-than", "7d", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"removed": 0, "bytes": 0, "kept": 3, "dry_run": False}
+    # One JSON object per backend that stores objects (the registry's `cleanup` hooks).
+    assert json.loads(result.stdout) == {
+        "backend": "runpod-serverless",
+        "where": f"s3://{s3.bucket}/vfx-ingest/",
+        "removed": 0,
+        "bytes": 0,
+        "kept": 3,
+        "dry_run": False,
+    }
     human = cli("storage", "gc", "--older-than", "0s")
     assert human.exit_code == 0 and "removed 3 objects" in human.stdout
     assert s3.object_keys() == []

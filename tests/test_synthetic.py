@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from av.video.reformatter import ColorRange, Colorspace
 
-from vfx_ingest.synthetic import (
+from support.synthetic import (
     FIRST_FRAME,
     PATH_KINDS,
     SCHEMA,
@@ -24,7 +24,7 @@ from vfx_ingest.synthetic import (
     render_clip,
     render_frames,
 )
-from vfx_ingest.synthetic.scene import HALF
+from support.synthetic.scene import HALF
 
 W, H, N, FPS = 320, 180, 20, 24
 

@@ -4,14 +4,15 @@
   elsewhere), per user, may hold secrets;
 - project file: ``vfx-ingest.toml`` in the current folder or its nearest parent that has
   one, meant to be committed with a show, so it must never hold secrets;
-- environment: ``VFX_INGEST_<KEY>``, nested with ``__`` (``VFX_INGEST_RUNPOD__API_KEY``);
-  ``RUNPOD_API_KEY`` is honoured too, as RunPod's own tools do;
+- environment: ``VFX_INGEST_<KEY>``, nested with ``__`` (``VFX_INGEST_S3__BUCKET``), and
+  the other tools' variables a backend declares (``BackendSpec.env_aliases``);
 - command-line options, passed to :func:`load_settings` as overrides.
 """
 
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,9 +26,9 @@ from pydantic_settings import (
 )
 
 from .errors import BadInput
+from .paths import find_project_file
 
 APP_NAME = "vfx-ingest"
-PROJECT_FILE = "vfx-ingest.toml"
 ENV_PREFIX = "VFX_INGEST_"
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -51,41 +52,6 @@ def default_history_db() -> Path:
     from platformdirs import user_data_path
 
     return user_data_path(APP_NAME) / "history.sqlite"
-
-
-def find_project_file(start: Path | None = None) -> Path | None:
-    """The nearest ``vfx-ingest.toml`` in ``start`` or its parents (like ruff and git do)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / PROJECT_FILE
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-class RunpodSettings(BaseModel):
-    api_key: SecretStr | None = Field(None, description="RunPod API key (secret).")
-    endpoint_id: str | None = Field(None, description="Serverless endpoint to run jobs on.")
-    api_url: str = Field("https://api.runpod.ai/v2", description="Serverless REST base URL.")
-    rest_url: str = Field(
-        "https://rest.runpod.io/v1", description="RunPod REST API for templates and endpoints."
-    )
-    image: str | None = Field(None, description="Worker image to build and push, with its tag.")
-    gpu_types: list[str] = Field(
-        default_factory=lambda: ["NVIDIA GeForce RTX 4090", "NVIDIA RTX A5000"],
-        description="GPU types the endpoint may use, in order of preference.",
-    )
-    network_volume_id: str | None = Field(None, description="Network volume for the endpoint.")
-    name: str = Field("vfx-ingest", description="Endpoint name (the template adds -worker).")
-    workers_max: int = Field(3, ge=1, description="Most workers the endpoint runs at once.")
-    idle_timeout_s: int = Field(5, ge=1, description="Seconds an idle worker stays up.")
-    execution_timeout_s: int = Field(
-        3600, ge=10, description="RunPod stops a job running longer than this."
-    )
-    job_timeout_s: float = Field(
-        7200, gt=0, description="The client cancels a job not finished after this (queue too)."
-    )
-    poll_interval_s: float = Field(1.0, gt=0, description="Seconds between status polls.")
 
 
 class S3Settings(BaseModel):
@@ -112,10 +78,6 @@ class CostSettings(BaseModel):
     history_db: Path = Field(
         default_factory=default_history_db,
         description="SQLite record of your runs, which calibrates estimates.",
-    )
-    runpod_catalog_url: str = Field(
-        "https://api.runpod.io/v2/catalog/gpus",
-        description="RunPod's GPU catalog with prices, read by `cost --refresh`.",
     )
     runpod_serverless_offer: Literal["flex", "active"] = Field(
         "flex", description="RunPod serverless workers to price: flex or active."
@@ -147,47 +109,9 @@ class CostSettings(BaseModel):
     )
 
 
-# What Modal accepts as an app or volume name.
-MODAL_NAME = r"^[A-Za-z0-9._-]{1,63}$"
-
-
-class ModalSettings(BaseModel):
-    """Modal: the deployed app, its volumes and GPUs. The token is Modal's own
-    (``modal token new``, or MODAL_TOKEN_ID/MODAL_TOKEN_SECRET); we never read or store it."""
-
-    app_name: str = Field(
-        "vfx-ingest", pattern=MODAL_NAME, description="Name of the deployed Modal app."
-    )
-    environment: str | None = Field(None, description="Modal environment (default: yours).")
-    gpu: str | None = Field(
-        None, description="GPU for GPU stages, e.g. L40S or H100:2 (default: cheapest that fits)."
-    )
-    ephemeral: bool = Field(
-        False, description="Run in a temporary app (`app.run()`) instead of the deployed one."
-    )
-    models_volume: str = Field(
-        "vfx-models", pattern=MODAL_NAME, description="Volume holding model weights."
-    )
-    shots_volume: str = Field(
-        "vfx-shots", pattern=MODAL_NAME, description="Volume holding the shots' remote copies."
-    )
-    secrets: list[str] = Field(
-        default_factory=list, description="Modal secrets (by name) the workers get."
-    )
-    timeout_s: int = Field(3600, ge=10, le=86400, description="Longest one stage may run.")
-    scaledown_window_s: int = Field(
-        60, ge=2, le=1200, description="Seconds an idle worker stays up (and billed)."
-    )
-    apt_packages: list[str] = Field(
-        default_factory=list, description="Extra Debian packages for the worker image."
-    )
-    poll_interval_s: float = Field(
-        0.5, gt=0, description="How often progress and results are polled."
-    )
-
-
-class Settings(BaseSettings):
-    """Everything a user can configure. Field descriptions feed ``config show``."""
+class CoreSettings(BaseSettings):
+    """Everything a user can configure but the backends' sections, which the registry adds
+    (:data:`Settings`). Field descriptions feed ``config show``."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -222,10 +146,8 @@ class Settings(BaseSettings):
     max_workers: int = Field(
         4, ge=1, description="Concurrent remote jobs when a chunkable stage fans out."
     )
-    runpod: RunpodSettings = Field(default_factory=RunpodSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     cost: CostSettings = Field(default_factory=CostSettings)
-    modal: ModalSettings = Field(default_factory=ModalSettings)
 
     @field_validator("stages", mode="before")
     @classmethod
@@ -247,19 +169,61 @@ class Settings(BaseSettings):
         return tuple(source for _, source in _sources(settings_cls, init_settings, env_settings))
 
 
-class _RunpodKeySource(PydanticBaseSettingsSource):
-    """``RUNPOD_API_KEY``, the variable RunPod's SDK and CLI read."""
+def _composed() -> type[CoreSettings]:
+    """``CoreSettings`` plus one section per backend settings model (``runpod``, ``modal``),
+    as the backend registry declares them."""
+    from pydantic import create_model
+
+    from .backends import settings_sections
+
+    sections: dict[str, Any] = {
+        key: (model, Field(default_factory=model)) for key, model in settings_sections().items()
+    }
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "Settings", __base__=CoreSettings, __module__=__name__, **sections
+    )
+
+
+Settings = _composed()
+
+
+class _AliasSource(PydanticBaseSettingsSource):
+    """Other tools' variables a backend honours (``RUNPOD_API_KEY``, as RunPod's SDK)."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        key = os.environ.get("RUNPOD_API_KEY")
-        return {"runpod": {"api_key": key}} if key else {}
+        from .backends import env_aliases
+
+        found: dict[str, Any] = {}
+        for name, (section, key) in env_aliases().items():
+            if value := os.environ.get(name):
+                found.setdefault(section, {})[key] = value
+        return found
+
+
+def _secret_keys() -> tuple[str, ...]:
+    """Dotted keys of every secret (``SecretStr``) field: shown masked, and refused in a
+    project file."""
+    keys = []
+    for name, field in Settings.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for key, inner in model.model_fields.items():
+                if SecretStr in (inner.annotation, *typing.get_args(inner.annotation)):
+                    keys.append(f"{name}.{key}")
+    return tuple(keys)
 
 
 # Secrets may come from the environment or the user file, never from a project file.
-SECRET_KEYS = ("runpod.api_key", "s3.access_key_id", "s3.secret_access_key")
+SECRET_KEYS = _secret_keys()
+
+
+def _alias_label() -> str:
+    from .backends import env_aliases
+
+    return f"environment ({', '.join(env_aliases()) or 'aliases'})"
 
 
 def _sources(
@@ -273,7 +237,7 @@ def _sources(
     sources: list[tuple[str, PydanticBaseSettingsSource]] = [
         ("command line", init_settings),
         ("environment", env_settings),
-        ("environment (RUNPOD_API_KEY)", _RunpodKeySource(settings_cls)),
+        (_alias_label(), _AliasSource(settings_cls)),
     ]
     if project is not None:
         sources.append((str(project), TomlConfigSettingsSource(settings_cls, toml_file=project)))
@@ -309,8 +273,8 @@ def _check_project_file_has_no_secrets() -> None:
             f"{', '.join(leaked)} is a secret and may not be in a project file, "
             "which is usually committed",
             where=str(project),
-            fix=f"Set it in the environment (VFX_INGEST_RUNPOD__API_KEY, ...) "
-            f"or in {user_config_path()}",
+            fix=f"Set it in the environment ({ENV_PREFIX}{leaked[0].upper().replace('.', '__')}"
+            f", ...) or in {user_config_path()}",
         )
 
 

@@ -18,6 +18,7 @@ Schema 2 added ``remote`` and the result's ``frames``/``chunks``/``outputs``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,8 @@ from .manifest import FrameMap, SourceFile, StageRecord
 from .paths import check_relpath
 
 JOB_SCHEMA = 2
+# Job ids name folders and objects: letters, digits, '-' and '_' only.
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -92,6 +95,24 @@ class PresignedAccess(BaseModel):
     expires_at: datetime
 
 
+class MailboxObject(BaseModel):
+    """One object of a job's mailbox, and how the worker may remove it."""
+
+    key: RelPath
+    delete_url: str | None = Field(None, description="Presigned DELETE (not on a volume).")
+
+
+class Liveness(BaseModel):
+    """How a worker learns that its client has gone: the client rewrites the heartbeat
+    object while it runs (polling, uploading, downloading); a worker that sees it unchanged
+    for ``timeout_s`` cancels the job and removes the ``cleanup`` objects (the mailbox)."""
+
+    timeout_s: float = Field(gt=0)
+    key: RelPath = Field(description="The heartbeat object (a file on a mounted volume).")
+    url: str | None = Field(None, description="Presigned GET of the heartbeat.")
+    cleanup: list[MailboxObject] = Field(default_factory=list)
+
+
 class ShotSeed(BaseModel):
     """What the worker's scratch shot starts from: the frame map and the records of the
     stages whose passes the job reads (so cache keys match the client's)."""
@@ -106,11 +127,12 @@ class RemoteIO(BaseModel):
     source: ObjectRef | None = None
     inputs: list[ObjectRef] = Field(default_factory=list)
     seed: ShotSeed = Field(default_factory=ShotSeed)
+    liveness: Liveness | None = None
 
 
 class Job(BaseModel):
     schema_version: Literal[2] = JOB_SCHEMA
-    job_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    job_id: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=JOB_ID_PATTERN)
     shot: str | None = Field(
         None, description="The shot folder on the worker's filesystem (None: remote I/O)."
     )
@@ -142,6 +164,8 @@ class StageEvent(BaseModel):
 
 
 Event = ProgressEvent | StageEvent
+# Where a job's events go (the CLI's display, a remote job's progress channel).
+EventFn = Callable[[Event], None]
 
 
 class OutputObject(BaseModel):

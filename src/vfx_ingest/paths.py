@@ -43,3 +43,16 @@ def safe_join(root: Path, relpath: str, *, what: str = "path") -> Path:
             fix="Remove the symlink from the shot folder",
         )
     return target
+
+
+PROJECT_FILE = "vfx-ingest.toml"
+
+
+def find_project_file(start: Path | None = None) -> Path | None:
+    """The nearest ``vfx-ingest.toml`` in ``start`` or its parents (like ruff and git do)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    return None

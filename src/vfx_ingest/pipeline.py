@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .backends import backend_class, get_backend
+from .backends import backend_class, get_backend, with_run_options
 from .config import Settings
 from .digest import FileDigest, file_digest
 from .errors import BadInput, StageFailed
@@ -41,8 +41,10 @@ class RunRequest(BaseModel):
     max_cost: float | None = Field(
         None, ge=0, description="USD: refuse when the estimate is over, stop when spent."
     )
-    gpu: str | None = Field(None, description="GPU type for GPU stages on a remote backend.")
-    ephemeral: bool = Field(False, description="Modal: a temporary app, not the deployed one.")
+    backend_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The backend's run options given (``--gpu``...): field -> value.",
+    )
 
 
 def shot_folder_for(clip: Path, settings: Settings) -> Path:
@@ -120,8 +122,13 @@ def _models(
     ids = [m for spec in specs for m in spec.selected_models(params[spec.name])]
     if not ids:
         return []
-    from .models.runtime import reference, require
+    from .models.runtime import reference, registry_for, require
 
+    registry = registry_for(settings)
+    for spec in specs:
+        if spec.model_check is not None:
+            for model_id in spec.selected_models(params[spec.name]):
+                spec.model_check(registry.get(model_id))
     return reference(ids, settings) if remote else require(ids, settings)
 
 
@@ -213,20 +220,5 @@ def _record_actuals(
 
 
 def backend_settings(request: RunRequest, settings: Settings) -> Settings:
-    """Settings with this run's backend options (``--gpu``, ``--ephemeral``) applied."""
-    if request.gpu is None and not request.ephemeral:
-        return settings
-    name = request.backend or settings.backend
-    if name != "modal":
-        given = "--gpu" if request.gpu is not None else "--ephemeral"
-        raise BadInput(
-            f"{given} applies to the modal backend, and this run uses {name}",
-            fix="Add --backend modal, or leave the option out",
-        )
-    modal = settings.modal.model_copy(
-        update={
-            "gpu": request.gpu or settings.modal.gpu,
-            "ephemeral": request.ephemeral or settings.modal.ephemeral,
-        }
-    )
-    return settings.model_copy(update={"modal": modal})
+    """Settings with this run's backend options (``--gpu``...) applied to its backend."""
+    return with_run_options(request.backend or settings.backend, settings, request.backend_options)

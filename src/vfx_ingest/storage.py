@@ -216,13 +216,13 @@ class Store:
         return json.loads(body)
 
     def put_json(self, key: str, value: Any) -> None:
+        self.put_bytes(key, json.dumps(value, separators=(",", ":")).encode(), "application/json")
+
+    def put_bytes(self, key: str, body: bytes, content_type: str) -> None:
         from botocore.exceptions import ClientError
 
-        body = json.dumps(value, separators=(",", ":")).encode()
         try:
-            self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
-            )
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         except ClientError as exc:
             raise self._error(exc, f"cannot write {key}") from exc
 
@@ -234,6 +234,11 @@ class Store:
     def presign_get(self, key: str, expires_s: int) -> str:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
+        )
+
+    def presign_delete(self, key: str, expires_s: int) -> str:
+        return self.client.generate_presigned_url(
+            "delete_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
         )
 
     def presign_put(self, key: str, expires_s: int) -> str:

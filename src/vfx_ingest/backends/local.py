@@ -18,7 +18,8 @@ class LocalBackend:
     remote = False
 
     def __init__(self, settings: Settings | None = None) -> None:
-        """Nothing to configure: the device comes with each job."""
+        # The device comes with each job; the settings say where the models are.
+        self.settings = settings
 
     def run(
         self,
@@ -28,7 +29,7 @@ class LocalBackend:
         meter: CostMeter | None = None,
     ) -> JobResult:
         if meter is None:
-            return execute(job, on_event, cancel)
+            return execute(job, on_event, cancel, models=self.settings)
         # This machine costs nothing: the meter runs at rate 0, so a limit never stops it.
         meter.set_rate(0.0, "local")
 
@@ -38,4 +39,4 @@ class LocalBackend:
                 meter.tick(event.record.wall_s)
             on_event(event)
 
-        return execute(job, tick, cancel)
+        return execute(job, tick, cancel, models=self.settings)

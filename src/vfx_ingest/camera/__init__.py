@@ -9,8 +9,9 @@ Modules, each with one job:
 - the result: ``cameras_json`` (our schema), ``shotcam`` (a solved shot's cameras read
   back from ``sparse/``), ``interpolate`` (frames the solver could not register), ``axes``
   (conventions of the applications), ``exports`` (one module per format);
-- the stage and the command: ``run`` (the camera stage's work), ``reexport`` (``vfx-ingest
-  export camera``); ``accuracy`` compares a solve with known cameras (tests, benchmark).
+- ``accuracy`` compares a solve with known cameras (tests, benchmark). The stage's glue
+  (the solve of a shot, ``vfx-ingest export camera``) is ``stages/camera_solve.py`` and
+  ``stages/camera_reexport.py``: a library never imports a stage.
 
 Nothing here is imported at CLI start-up.
 """

@@ -50,7 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "deploy": (
         "vfx_ingest.cli.deploy_cmd",
-        "Deploy remote workers: a RunPod serverless endpoint, or the Modal app.",
+        "Deploy a remote backend's workers (its endpoint, app or image).",
         "Remote",
     ),
     "storage": (
@@ -60,7 +60,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "worker": (
         "vfx_ingest.cli.worker_cmd",
-        "Run a worker here: a local RunPod-compatible endpoint for development.",
+        "Run a worker here: a backend's local endpoint, for development.",
         "Remote",
     ),
     "config": (
@@ -114,8 +114,8 @@ app = typer.Typer(
     "  vfx-ingest run clip.mp4 --stages ingest --max-size 1920 --json\n"
     "  vfx-ingest cost clip.mp4 --stages depth\n"
     "  vfx-ingest status clip/\n"
-    "  vfx-ingest run clip.mp4 --backend runpod-serverless\n"
-    "  vfx-ingest run --help        (every stage's options)\n\n"
+    "  vfx-ingest deploy --help      (the remote backends)\n"
+    "  vfx-ingest run --help         (every stage's and backend's options)\n\n"
     "Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..backends import BACKENDS, with_hook
 from .output import errors_to_exit_codes
 from .run_cmd import given_params, with_stage_options
 
@@ -21,18 +22,22 @@ Examples:
 
   vfx-ingest cost clip.mp4 --stages depth              # every backend and GPU, ranked
 
-  vfx-ingest cost clip.mp4 --stages depth --backend runpod-serverless,modal --gpu A100
+  vfx-ingest cost clip.mp4 --stages depth --backend {remote} --gpu A100
 
   vfx-ingest cost clip.mp4 --max-size 1920 --json | jq -c 'select(.cheapest)'
 
-  vfx-ingest cost --refresh                            # live RunPod prices into the cache
+  vfx-ingest cost --refresh                            # live prices ({live}) cached
 
   vfx-ingest cost --usage 40h/month --runs 60          # pod or serverless for a volume
 
   vfx-ingest cost                                      # the price catalog, dated and sourced
 
-Backends marked * can be estimated but not yet run by this version.
-"""
+Backends marked * can be estimated but not yet run by this version: they are never
+marked cheapest or fastest. Stages that run on a CPU only are priced on CPU offers only.
+""".format(
+    remote=",".join(name for name, spec in BACKENDS.items() if spec.settings_key),
+    live=", ".join(spec.name for spec in with_hook("refresh_prices")),
+)
 
 
 def _split(value: str | None) -> list[str] | None:

@@ -49,9 +49,9 @@ def camera(
     is updated so the pass stays verified.
     """
     with errors_to_exit_codes(as_json=as_json):
-        from ..camera import reexport
         from ..camera.exports import FORMATS
         from ..errors import BadInput
+        from ..stages import camera_reexport as reexport
         from .output import emit_json
 
         known = [*FORMATS, "all"]

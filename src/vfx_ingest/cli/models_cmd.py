@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..backends import with_hook
 from .output import errors_to_exit_codes
 
 if TYPE_CHECKING:
-    from ..backends.modal.seam import VolumeCalls
+    from ..backends.base import ModelsTarget
     from ..config import Settings
     from ..models.registry import ModelEntry, Registry
     from ..models.store import Location, Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+# Backends whose model store `models sync --to` fills (a volume, a bucket).
+TARGETS = [spec.name for spec in with_hook("sync_models")]
 
 IDS = typer.Argument(help="Model ids (see `vfx-ingest models list`).", show_default=False)
 JSON = typer.Option("--json", help="JSON lines on stdout.")
@@ -88,8 +92,11 @@ def _size(entry: ModelEntry, location: Location | None) -> int | None:
     "  vfx-ingest models sync --stages depth,roto\n\n"
     "  vfx-ingest models sync --locked             # exactly what models.lock pins\n\n"
     "  HF_TOKEN=hf_... vfx-ingest models sync sam3  # gated: accept the license first\n\n"
-    "  vfx-ingest models sync vda-small --to modal  # then into the Modal models volume\n\n"
-    "Exit codes: 0 all present, 1 a download failed or did not verify, 2 a model needs "
+    + "".join(
+        f"  vfx-ingest models sync vda-small --to {name}  # then into its store\n\n"
+        for name in TARGETS
+    )
+    + "Exit codes: 0 all present, 1 a download failed or did not verify, 2 a model needs "
     "something from you (a license to accept, a token, a registration).",
 )
 def sync(
@@ -108,11 +115,11 @@ def sync(
     ] = 30.0,
     retries: Annotated[int, typer.Option("--retries", min=0, help="Retries per file.")] = 3,
     to: Annotated[
-        Literal["modal"] | None,
+        str | None,
         typer.Option(
             "--to",
-            help="Then upload them into this backend's models volume (modal: "
-            "modal.models_volume), skipping files already there with the same digest.",
+            help=f"Then upload them into this backend's model store ({', '.join(TARGETS)}), "
+            "skipping files already there with the same digest.",
         ),
     ] = None,
     as_json: Annotated[bool, JSON] = False,
@@ -121,15 +128,15 @@ def sync(
     """Download what is missing, in parallel, resumable, verified by sha256.
 
     Hub models go into huggingface_hub's cache (HF_HOME, HF_TOKEN, HF_ENDPOINT and
-    HF_HUB_OFFLINE apply); others into models_dir. With --to modal, the verified
-    weights then go into the Modal models volume, where the workers read them.
+    HF_HUB_OFFLINE apply); others into models_dir. With --to BACKEND, the verified
+    weights then go into that backend's model store, where its workers read them.
     """
     with errors_to_exit_codes(as_json=as_json):
         from ..models.sync import Syncer
         from .downloads import HumanDownloads, JsonDownloads, report_failures
 
         settings, registry, store = _context(lock)
-        remote = _models_volume(settings) if to == "modal" else None
+        remote = _models_target(to, settings) if to is not None else None
         named = bool(ids or stages or everything)
         entries = registry.select(ids or [], _stages(stages), everything)
         if not named:
@@ -161,34 +168,35 @@ def sync(
             _upload(remote, entries, store, as_json=as_json, quiet=quiet)
 
 
-def _models_volume(settings: Settings) -> VolumeCalls:
-    """The Modal models volume, created when missing (checked before any download)."""
-    from ..backends.modal import seam
-    from ..backends.modal.models_volume import sync_fix
+def _models_target(name: str, settings: Settings) -> ModelsTarget:
+    """The backend's model store, reached before any download (so a bad token fails first)."""
+    from ..backends import backend_spec
+    from ..errors import BadInput
 
-    calls = seam.connect()
-    calls.check_token()
-    modal = settings.modal
-    return calls.volume(modal.models_volume, modal.environment, create=True, missing_fix=sync_fix())
+    hook = backend_spec(name).hook("sync_models")
+    if hook is None:
+        raise BadInput(
+            f"backend {name} has no model store to sync to",
+            fix=f"Use --to with one of: {', '.join(TARGETS) or '(none)'}",
+        )
+    return hook(settings)
 
 
 def _upload(
-    volume: VolumeCalls, entries: list[ModelEntry], store: Store, *, as_json: bool, quiet: bool
+    target: ModelsTarget, entries: list[ModelEntry], store: Store, *, as_json: bool, quiet: bool
 ) -> None:
     import contextlib
 
-    from ..backends.modal.models_volume import sync as sync_volume
     from .output import emit_json, err, out
-    from .tables import modal_sync_table
 
-    busy = f"uploading to the Modal volume {volume.name}"
+    busy = f"uploading to {target.name}"
     with contextlib.nullcontext() if quiet or as_json else err.status(busy, spinner="dots"):
-        reports = sync_volume(volume, entries, store)
+        report = target.upload(entries, store)
     if as_json:
-        for report in reports:
-            emit_json({"type": "uploaded", **report.model_dump(mode="json")})
+        for row in report.models:
+            emit_json({"type": "uploaded", **row.model_dump(mode="json")})
     else:
-        out.print(modal_sync_table(reports))
+        out.print(report.human())
 
 
 @app.command(

@@ -52,3 +52,19 @@ def _fail(line: str, code: int, as_json: bool) -> None:
     if as_json:
         emit_json({"type": "error", "error": line, "exit_code": code})
     raise typer.Exit(code)
+
+
+class Say:
+    """What backend hooks talk through (``backends.base.Say``): notes to stderr, lines for
+    scripts to stdout; both silent with --json, where the hook's report is the output."""
+
+    def __init__(self, *, json: bool) -> None:
+        self.json = json
+
+    def note(self, text: str) -> None:
+        if not self.json:
+            err.print(text)
+
+    def echo(self, text: str) -> None:
+        if not self.json:
+            typer.echo(text)

@@ -1,9 +1,10 @@
-"""``vfx-ingest run``: the stages' options are derived from their params models.
+"""``vfx-ingest run``: the stages' and backends' options are derived from their models.
 
 Each field of a stage's pydantic params becomes an option in a help panel named after the
 stage (``--max-size`` from ``IngestParams.max_size``), so the options, the job schema and
-the docs cannot drift apart. Options default to "not given": settings and the model's own
-default apply underneath.
+the docs cannot drift apart; each field of a backend's run options model (``--gpu``,
+``--ephemeral``) becomes one in the "Backend options" panel. Options default to "not
+given": settings and the model's own default apply underneath.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from ..backends import BACKENDS, run_options
 from ..stages import REGISTRY
 from ..stages.base import StageSpec
 from .output import errors_to_exit_codes
 
 app = typer.Typer(add_completion=False)
+
+BACKEND_PANEL = "Backend options"
+BACKEND_PREFIX = "backend__"
 
 EXAMPLES = """
 Examples:
@@ -36,15 +41,14 @@ Examples:
 
   vfx-ingest run clip.mp4 --json | jq 'select(.type=="result")'
 
-  vfx-ingest run clip.mp4 --stages depth --backend runpod-serverless --max-cost 2.50
-
-  vfx-ingest run clip.mp4 --backend runpod-serverless --max-workers 8
-
-  vfx-ingest run clip.mp4 --backend modal --gpu L40S     # after `vfx-ingest deploy modal`
+{backend_examples}
 
 On success stdout holds the shot folder's path (or, with --json, JSON lines only).
 Exit codes: 0 success, 1 a stage failed, 2 usage or bad input, 130 interrupted.
-"""
+""".replace(
+    "{backend_examples}",
+    "\n\n".join(f"  {line}" for spec in BACKENDS.values() for line in spec.run_examples),
+)
 
 
 def option_flag(spec: StageSpec, field: str) -> str:
@@ -58,29 +62,45 @@ def _optional(annotation: Any) -> Any:
     return annotation if type(None) in typing.get_args(annotation) else annotation | None
 
 
+def _parameter(name: str, info: Any, flag: str, panel: str, help_text: str | None) -> Any:
+    default = info.get_default(call_default_factory=True)
+    option = typer.Option(
+        flag,
+        help=help_text,
+        rich_help_panel=panel,
+        show_default=str(default) if default is not None else False,
+    )
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[_optional(info.annotation), option],
+    )
+
+
+def backend_options() -> dict[str, tuple[str, inspect.Parameter]]:
+    """Python parameter name -> (field, parameter) for every backend's run option."""
+    options = {}
+    for field, (info, owners) in run_options().items():
+        name = f"{BACKEND_PREFIX}{field}"
+        flag = f"--{field.replace('_', '-')}"
+        help_text = f"{(info.description or '').rstrip('.')} ({', '.join(owners)})."
+        options[name] = (field, _parameter(name, info, flag, BACKEND_PANEL, help_text))
+    return options
+
+
 def stage_options() -> dict[str, tuple[str, str, inspect.Parameter]]:
     """Python parameter name -> (stage, field, parameter) for every stage option."""
     options: dict[str, tuple[str, str, inspect.Parameter]] = {}
     for spec in REGISTRY.values():
         panel = f"{spec.name.capitalize()} options"
         for field, info in spec.params.model_fields.items():
-            default = info.get_default(call_default_factory=True)
-            option = typer.Option(
-                option_flag(spec, field),
-                help=info.description,
-                rich_help_panel=panel,
-                show_default=str(default) if default is not None else False,
-            )
             name = f"{spec.name}__{field}"
+            flag = option_flag(spec, field)
             options[name] = (
                 spec.name,
                 field,
-                inspect.Parameter(
-                    name,
-                    inspect.Parameter.KEYWORD_ONLY,
-                    default=None,
-                    annotation=Annotated[_optional(info.annotation), option],
-                ),
+                _parameter(name, info, flag, panel, info.description),
             )
     return options
 
@@ -94,7 +114,10 @@ def run(
     shot: Annotated[
         Path | None, typer.Option("--shot", help="Shot folder (default: ./<clip name>).")
     ] = None,
-    backend: Annotated[str | None, typer.Option("--backend", "-b", help="Where to run.")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option("--backend", "-b", help=f"Where to run: {', '.join(BACKENDS)}."),
+    ] = None,
     device: Annotated[
         Literal["auto", "cpu", "cuda"] | None,
         typer.Option("--device", help="Local device for GPU-capable stages."),
@@ -117,18 +140,6 @@ def run(
             "when the running cost passes it (exit 1).",
         ),
     ] = None,
-    gpu: Annotated[
-        str | None,
-        typer.Option(
-            "--gpu", help="GPU type for GPU stages on a remote backend (modal: L4, H100:2...)."
-        ),
-    ] = None,
-    ephemeral: Annotated[
-        bool,
-        typer.Option(
-            "--ephemeral", help="modal: run in a temporary app (no deploy needed) and stop it."
-        ),
-    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON lines on stdout: events, records, result.")
     ] = False,
@@ -148,15 +159,15 @@ def run(
         settings = load_settings(
             stages=stages, backend=backend, device=device, max_workers=max_workers
         )
-        params = given_params(given)
         request = pipeline.RunRequest(
             clip=clip,
             shot=shot,
-            params=params,
+            params=given_params(given),
             force=force,
             max_cost=max_cost,
-            gpu=gpu,
-            ephemeral=ephemeral,
+            backend_options={
+                field: given[name] for name, (field, _) in _BACKEND_OPTIONS.items() if name in given
+            },
         )
         display = JsonProgress() if as_json else HumanProgress(quiet=quiet)
         with display:
@@ -174,28 +185,35 @@ def run(
 
 
 _OPTIONS = stage_options()
+_BACKEND_OPTIONS = backend_options()
 
 
 def given_params(given: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Stage options given on the command line, as {stage: {field: value}}."""
     params: dict[str, dict[str, Any]] = {}
     for name, value in given.items():
-        if value is not None:
+        if value is not None and name in _OPTIONS:
             stage, field, _ = _OPTIONS[name]
             params.setdefault(stage, {})[field] = value
     return params
 
 
-def with_stage_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` (which takes ``**given``) every stage's options as parameters."""
+def with_stage_options(
+    command: Callable[..., None], *, backends: bool = False
+) -> Callable[..., None]:
+    """Give ``command`` (which takes ``**given``) every stage's options as parameters, and
+    with ``backends`` every backend's run options too."""
     signature = inspect.signature(command, eval_str=True)
+    extra = [param for _, _, param in _OPTIONS.values()]
+    if backends:
+        extra += [param for _, param in _BACKEND_OPTIONS.values()]
     command.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[
             *(p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD),
-            *(param for _, _, param in _OPTIONS.values()),
+            *extra,
         ]
     )
     return command
 
 
-app.command("run", epilog=EXAMPLES)(with_stage_options(run))
+app.command("run", epilog=EXAMPLES)(with_stage_options(run, backends=True))

@@ -6,17 +6,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 
 from ..config import SettingRow
 from ..manifest import Manifest, StageRecord
 from ..stages.base import StageSpec
 
 if TYPE_CHECKING:
-    from ..backends.modal.deploy import DeployReport
-    from ..backends.modal.models_volume import SyncReport
     from ..cost.breakeven import BreakEven
     from ..cost.catalog import Catalog
     from ..cost.estimate import Estimate, EstimateReport
@@ -182,9 +178,7 @@ def _gpu_label(row: Estimate) -> str:
     """Our GPU class, with the provider's name where it says more (a pool, a variant)."""
     if row.backend_gpu is None or row.backend_gpu == row.gpu:
         return row.gpu
-    if row.backend == "runpod-pod":
-        return row.backend_gpu.removeprefix("NVIDIA ")
-    return f"{row.backend_gpu} ({row.gpu})"
+    return f"{row.backend_gpu.removeprefix('NVIDIA ')} ({row.gpu})"
 
 
 def estimate_footer(report: EstimateReport, stale_after_days: int) -> list[str]:
@@ -206,7 +200,8 @@ def estimate_footer(report: EstimateReport, stale_after_days: int) -> list[str]:
     if stale:
         lines.append(
             f"[yellow]some prices are older than {stale_after_days} days: "
-            "`vfx-ingest cost --refresh` fetches RunPod's; see `vfx-ingest cost` for sources[/]"
+            "`vfx-ingest cost --refresh` fetches live ones where a backend publishes them; "
+            "see `vfx-ingest cost` for sources[/]"
         )
     if report.skipped:
         lines.append(f"{len(report.skipped)} offers not shown: " + "; ".join(_skip_reasons(report)))
@@ -292,32 +287,4 @@ def checks_table(checks: Iterable[ModelCheck]) -> Table:
             ", ".join(against) or "-",
             check.problems() if check.status == "corrupt" else (check.folder or "-"),
         )
-    return table
-
-
-def modal_deploy_table(report: DeployReport) -> Group:
-    """The deployed app: a heading line, its functions, and its volumes and limits."""
-    table = Table()
-    for column in ("function", "GPU", "stages"):
-        table.add_column(column)
-    for entry in report.classes:
-        for function in entry.functions:
-            table.add_row(function, entry.gpu or "CPU", ", ".join(entry.stages))
-    return Group(
-        Text(f"Modal app {report.app} ({report.app_id}) deployed, vfx-ingest {report.version}"),
-        table,
-        Text(
-            f"volumes: {report.models_volume} (models), {report.shots_volume} (shots); "
-            f"timeout {report.timeout_s} s; idle workers stop after {report.scaledown_window_s} s"
-        ),
-    )
-
-
-def modal_sync_table(reports: Iterable[SyncReport]) -> Table:
-    table = Table(title="Models in the Modal volume", title_justify="left")
-    for column in ("model", "volume", "sent", "already there"):
-        table.add_column(column, justify="right" if column != "model" else "left")
-    for report in reports:
-        sent = f"{report.uploaded} files, {report.uploaded_bytes / 1e6:.1f} MB"
-        table.add_row(report.id, report.volume, sent, f"{report.skipped} files")
     return table

@@ -1,34 +1,35 @@
-"""``vfx-ingest worker``: run a worker here."""
+"""``vfx-ingest worker``: run a worker here, behind a backend's API (its ``serve`` hook)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
+from ..backends import with_hook
 from .output import errors_to_exit_codes
+
+APIS = [spec.name for spec in with_hook("serve")]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
 @app.callback()
 def worker() -> None:
-    """Run a worker here: a local RunPod-compatible endpoint for development."""
+    """Run a worker here: a backend's local endpoint, for development."""
 
 
 @app.command(
     "serve",
-    epilog="Examples:\n\n  vfx-ingest worker serve --api runpod --port 8000\n\n"
-    "  # in another shell, with object storage configured (the s3 settings):\n"
-    "  export VFX_INGEST_RUNPOD__API_URL=http://127.0.0.1:8000\n"
-    "  export VFX_INGEST_RUNPOD__ENDPOINT_ID=local\n"
-    "  vfx-ingest run clip.mp4 --backend runpod-serverless\n\n"
-    "Serves RunPod's serverless routes (/run, /runsync, /status, /stream, /cancel,\n"
-    "/health) and runs the real handler on background threads. Ctrl-C stops it and\n"
-    "cancels its jobs.",
+    epilog="Examples:\n\n"
+    + "".join(f"  vfx-ingest worker serve --api {name} --port 8000\n\n" for name in APIS)
+    + "Serves the backend's job routes and runs its real handler on background threads;\n"
+    "it prints the settings that point `run` at it. Ctrl-C stops it and cancels its jobs.",
 )
 def serve(
-    api: Annotated[Literal["runpod"], typer.Option("--api", help="Which API to serve.")] = "runpod",
+    api: Annotated[
+        str, typer.Option("--api", help=f"Which backend's API to serve ({', '.join(APIS)}).")
+    ] = APIS[0],
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0: any free port).")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Jobs run at once.")] = 1,
@@ -36,20 +37,57 @@ def serve(
         float | None,
         typer.Option("--execution-timeout", help="Seconds before a job is TIMED_OUT."),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="VFX_INGEST_SERVE_TOKEN",
+            help="Bearer token clients must send (default: a new one, printed).",
+        ),
+    ] = None,
+    storage_url: Annotated[
+        str | None,
+        typer.Option(
+            "--storage-url",
+            help="The only origin jobs may name objects on (default: the s3 settings').",
+        ),
+    ] = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option("--allow-remote", help="Allow binding an address other than loopback."),
+    ] = False,
 ) -> None:
-    """Serve a RunPod-serverless-compatible endpoint that runs jobs on this machine."""
+    """Serve a backend-compatible endpoint that runs jobs on this machine."""
     with errors_to_exit_codes():
-        from ..runpod_serverless.serve import LocalEndpoint
+        import ipaddress
+
+        from ..backends import backend_spec
+        from ..errors import BadInput, StageFailed
         from .output import err
 
-        endpoint = LocalEndpoint(
-            host=host, port=port, workers=workers, execution_timeout_s=execution_timeout
+        serve_hook = backend_spec(api).hook("serve")
+        if serve_hook is None:
+            raise BadInput(f"backend {api} has no local endpoint", fix=f"Use --api {APIS[0]}")
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        if not loopback and not allow_remote:
+            raise BadInput(
+                f"--host {host} would let other machines run jobs here",
+                fix="Bind 127.0.0.1, or pass --allow-remote if that is what you want",
+            )
+        endpoint = serve_hook(
+            host=host,
+            port=port,
+            workers=workers,
+            execution_timeout_s=execution_timeout,
+            api_key=token,
+            storage_url=storage_url,
         )
-        err.print(
-            f"RunPod-compatible endpoint ({api}) on {endpoint.url}: set runpod.api_url = "
-            f'"{endpoint.url}" and runpod.endpoint_id = "local". Ctrl-C stops it.'
-        )
+        if not loopback:
+            err.print(f"warning: serving on {host}: whoever reaches it with the token can run jobs")
+        err.print(endpoint.describe())
         try:
             endpoint.serve_forever()
         finally:
-            endpoint.stop()
+            endpoint.stop(timeout=5 if endpoint.failure else 30)
+        if endpoint.failure:
+            raise StageFailed(endpoint.failure, fix="Start `vfx-ingest worker serve` again")

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from ..config import Settings
 from ..manifest import Manifest, PriceUsed, StageRecord
 from .catalog import Catalog, Price
-from .estimate import billed_rate, billed_seconds
+from .estimate import billed_rate, billed_seconds, offers_for
 from .history import History, RunRow, device_key
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,11 @@ def _offer(record: StageRecord, catalog: Catalog, settings: Settings) -> Price |
         return None
     offers = [p for p in catalog.gpu_offers(record.backend) if gpu.id in p.gpus]
     wanted = record.stats.get("offer")
-    if wanted is None and record.backend == "runpod-serverless":
-        wanted = settings.cost.runpod_serverless_offer
-    preferred = [p for p in offers if p.offer == wanted]
+    if wanted is not None:
+        preferred = [p for p in offers if p.offer == wanted]
+    else:  # the offer the backend prices runs on (its ``offers`` hook)
+        chosen = {p.id for p in offers_for(record.backend, catalog, settings)}
+        preferred = [p for p in offers if p.id in chosen]
     return (preferred or offers or [None])[0]
 
 

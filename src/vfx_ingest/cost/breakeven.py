@@ -1,17 +1,19 @@
 """Pod or serverless for a monthly volume: ``vfx-ingest cost --usage 40h/month``.
 
-For every GPU class with both a pod price and a serverless price (RunPod flex workers,
-Modal), the monthly bill of each way to buy it, computed from the catalog:
+For every GPU class with both a rented offer (a backend billed while it exists: pods) and
+a serverless one (billed while it works), the monthly bill of each way to buy it, from the
+catalog's data (``[[backend]]``: ``rented``, ``always_on_offers``, ``label``):
 
-- serverless (RunPod flex, Modal): billed only while working, ``hours x rate``, plus one
-  cold start (and RunPod's idle timeout) per run when ``--runs`` is given;
-- RunPod active worker: always on, ``730 h x active rate``;
-- pod on demand (started per run, stopped after): ``hours x pod rate`` plus a cold start
+- serverless: billed only while working, ``hours x rate``, plus one cold start (and the
+  backend's idle time) per run when ``--runs`` is given;
+- an always-on serverless offer (active serverless workers): ``730 h x rate``;
+- rented, on demand (started per run, stopped after): ``hours x rate`` plus a cold start
   per run;
-- pod always on: ``730 h x pod rate``.
+- rented, always on: ``730 h x rate``.
 
-The break-even volume is where an always-on pod costs the same as flex workers:
-``730 h x pod rate / flex rate``; above it a pod that never stops is cheaper.
+The break-even volume is where an always-on rented GPU costs the same as the cheapest
+serverless offer: ``730 h x rented rate / serverless rate``; above it, one that never
+stops is cheaper.
 """
 
 from __future__ import annotations
@@ -85,45 +87,38 @@ def breakeven(
     runs = runs_per_month or 0
     rows = []
     for gpu in catalog.gpus:
-        pods = [p for p in catalog.gpu_offers("runpod-pod") if gpu.id in p.gpus]
-        flex = _offer(catalog, "runpod-serverless", "flex", gpu.id)
-        active = _offer(catalog, "runpod-serverless", "active", gpu.id)
-        modal = _offer(catalog, "modal", "standard", gpu.id)
-        if not pods or not (flex or modal):
-            continue
+        rented: list[Price] = []
+        per_use: list[Price] = []
         options: list[Option] = []
-        if flex is not None:
-            idle = catalog.billing("runpod-serverless").idle_s
-            start = cold_start_s.get("runpod-serverless", 0.0) + idle
-            options.append(
-                _option(
-                    catalog, settings, "RunPod serverless, flex", flex, hours + runs * start / 3600
-                )
-            )
-        if active is not None:
-            options.append(
-                _option(
-                    catalog,
-                    settings,
-                    "RunPod serverless, active (always on)",
-                    active,
-                    HOURS_PER_MONTH,
-                )
-            )
-        if modal is not None:
-            start = cold_start_s.get("modal", 0.0)
-            options.append(_option(catalog, settings, "Modal", modal, hours + runs * start / 3600))
-        pod_start = cold_start_s.get("runpod-pod", 0.0)
-        for pod in sorted(pods, key=lambda p: p.usd_per_second):
-            label = f"RunPod pod, {pod.offer} ({pod.backend_gpu})"
-            on_demand = hours + runs * pod_start / 3600
-            options.append(_option(catalog, settings, f"{label}, on demand", pod, on_demand))
-            options.append(_option(catalog, settings, f"{label}, always on", pod, HOURS_PER_MONTH))
+        for billing in catalog.backends:
+            start = cold_start_s.get(billing.name, 0.0) + billing.idle_s
+            on_demand = hours + runs * start / 3600
+            for price in catalog.gpu_offers(billing.name):
+                if gpu.id not in price.gpus:
+                    continue
+                label = f"{billing.label}, {price.offer}"
+                if billing.rented:
+                    rented.append(price)
+                    label += f" ({price.backend_gpu})"
+                    options.append(
+                        _option(catalog, settings, f"{label}, on demand", price, on_demand)
+                    )
+                    options.append(
+                        _option(catalog, settings, f"{label}, always on", price, HOURS_PER_MONTH)
+                    )
+                elif price.offer in billing.always_on_offers:
+                    options.append(
+                        _option(catalog, settings, f"{label} (always on)", price, HOURS_PER_MONTH)
+                    )
+                else:
+                    per_use.append(price)
+                    options.append(_option(catalog, settings, label, price, on_demand))
+        if not rented or not per_use:
+            continue
         min(options, key=lambda o: o.usd_per_month).cheapest = True
-        break_even = None
-        if flex is not None:
-            cheapest_pod = min(pods, key=lambda p: p.usd_per_second)
-            break_even = HOURS_PER_MONTH * cheapest_pod.usd_per_second / flex.usd_per_second
+        cheapest_rented = min(billed_rate(catalog, settings, p) for p in rented)
+        cheapest_per_use = min(billed_rate(catalog, settings, p) for p in per_use)
+        break_even = HOURS_PER_MONTH * cheapest_rented / cheapest_per_use
         rows.append(BreakEvenRow(gpu=gpu.id, options=options, always_on_break_even_h=break_even))
     return BreakEven(
         usage=usage, runs_per_month=runs_per_month, cold_start_s=cold_start_s, rows=rows
@@ -136,10 +131,4 @@ def _option(
     per_hour = billed_rate(catalog, settings, price) * 3600
     return Option(
         name=name, price_id=price.id, usd_per_hour=per_hour, usd_per_month=per_hour * month_hours
-    )
-
-
-def _offer(catalog: Catalog, backend: str, offer: str, gpu: str) -> Price | None:
-    return next(
-        (p for p in catalog.gpu_offers(backend) if p.offer == offer and gpu in p.gpus), None
     )

@@ -74,7 +74,9 @@ def check_budget(job: Job, max_cost: float, settings: Settings) -> Estimate | No
     if not stages or job.backend == "local":
         return None
     specs = [get_stage(s.name) for s in stages]
-    report = Estimator(settings).report(job_plan(job, stages), specs, backends=[job.backend])
+    report = Estimator(settings).report(
+        job_plan(job, stages), specs, backends=[job.backend], gpus_for_cpu_stages=True
+    )
     if not report.rows:
         reasons = "; ".join(sorted({s.reason for s in report.skipped})) or "no GPU offer fits"
         raise BadInput(

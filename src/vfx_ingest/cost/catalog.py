@@ -22,7 +22,7 @@ from ..errors import BadInput
 
 Resource = Literal["gpu", "cpu", "memory", "storage", "egress", "requests"]
 Unit = Literal["second", "hour", "core-second", "gib-second", "gb-month", "gb", "million-requests"]
-Transfer = Literal["none", "object-storage", "direct", "modal-volume"]
+Transfer = Literal["none", "object-storage", "direct", "volume"]
 
 BUNDLED = "bundled"
 # Seconds in a billing unit, for the units that bill time.
@@ -54,7 +54,18 @@ class GpuSpec(Sourced):
 
 class BackendBilling(Sourced):
     name: str
+    label: str = Field(description="Its name in tables (the break-even's options).")
     summary: str
+    rented: bool = Field(False, description="Billed while it exists: pods.")
+    always_on_offers: tuple[str, ...] = Field(
+        (), description="Its offers billed around the clock, used or not."
+    )
+
+    @property
+    def here(self) -> bool:
+        """Runs on this machine: nothing to move, no cold start, nothing billed."""
+        return self.transfer == "none"
+
     increment_s: float = Field(ge=0, description="Billing granularity; partial units round up.")
     idle_s: float = Field(ge=0, description="Billed after the work ends, before a stop.")
     transfer: Transfer

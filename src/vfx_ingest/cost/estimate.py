@@ -8,9 +8,14 @@ For every backend and GPU offer that fits the stages' device needs, an estimate 
 - moving the clip up and the passes down over your link (``cost.uplink_mbps`` /
   ``cost.downlink_mbps``), and what the object storage charges for it;
 - the billed time (cold start + stages + idle, rounded up to the billing increment) at the
-  offer's price, plus Modal's CPU and memory and its multipliers.
+  rate the backend bills for the offer (its ``rate`` hook adds what else it bills, such as
+  CPU and memory, and the multipliers its settings turn on).
 
-Offers with no time model for a stage are listed as skipped, with the reason.
+Which offers a backend runs per clip is its ``offers`` hook's answer (default: every GPU
+offer the catalog lists for it). Stages that need no GPU are priced on CPU offers only.
+Offers with no time model for a stage, or that cannot run the stages, are listed as
+skipped, with the reason. Only offers of registered backends are runnable; only runnable
+ones are marked cheapest or fastest.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import math
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -57,7 +63,9 @@ class Estimate(BaseModel):
     backend_gpu: str | None = None
     price_id: str | None = None
     usd_per_second: float
-    installed: bool = Field(description="False: this version can estimate it, not run it.")
+    installed: bool = Field(
+        description="False: this version can estimate it, not run it (never cheapest or fastest)."
+    )
     stages: list[StageEstimate]
     cold_start_s: float
     cold_start_basis: str
@@ -189,11 +197,16 @@ class Estimator:
         specs: list[StageSpec],
         backends: list[str] | None = None,
         gpus: list[str] | None = None,
+        *,
+        gpus_for_cpu_stages: bool = False,
     ) -> EstimateReport:
+        """Every offer's estimate, ranked. Stages that need no GPU are priced on CPU offers
+        only, unless ``gpus_for_cpu_stages`` (a run already bound to a GPU backend, whose
+        worker bills its GPU whatever the stage uses)."""
         rows: list[Estimate] = []
         skipped: list[Skipped] = []
         names = backends or self.backend_names()
-        for device in self.devices(names, specs, gpus):
+        for device in self.devices(names, specs, gpus, gpus_for_cpu_stages):
             result = self.estimate(plan, specs, device)
             (rows if isinstance(result, Estimate) else skipped).append(result)
         _mark(rows)
@@ -209,7 +222,11 @@ class Estimator:
         return [b.name for b in self.catalog.backends]
 
     def devices(
-        self, backends: list[str], specs: list[StageSpec], gpus: list[str] | None
+        self,
+        backends: list[str],
+        specs: list[StageSpec],
+        gpus: list[str] | None,
+        gpus_for_cpu_stages: bool = False,
     ) -> list[_Device | Skipped]:
         from ..errors import BadInput
 
@@ -222,18 +239,28 @@ class Estimator:
             )
         found: list[_Device | Skipped] = []
         wanted = {gpu_key(g) for g in gpus or []}
+        cpu_only = all(s.device.accelerator == "none" for s in specs) and not gpus_for_cpu_stages
         for backend in backends:
-            if backend == "local":
-                if not wanted or wanted & {"cpu", "local"} or self._local_gpu_matches(wanted):
-                    found.append(self.local_device(specs))
+            if self.catalog.billing(backend).here:
+                if not wanted or wanted & {"cpu", backend} or self._local_gpu_matches(wanted):
+                    found.append(self.local_device(backend, specs))
                 continue
-            for price in self.catalog.gpu_offers(backend):
-                if not self._offer_wanted(backend, price):
-                    continue
+            for price in offers_for(backend, self.catalog, self.settings):
                 pool = [self.catalog.gpu(g) for g in price.gpus]
                 if wanted and not wanted & _names(price, pool):
                     continue
                 device = _Device(backend=backend, gpus=pool, offer=price.offer, price=price)
+                if cpu_only:
+                    found.append(
+                        Skipped(
+                            backend=backend,
+                            gpu=device.label,
+                            offer=price.offer,
+                            reason="the stages run on a CPU only: GPU offers are not priced "
+                            "for them",
+                        )
+                    )
+                    continue
                 need = max((s.device.min_vram_gb for s in specs), default=0.0)
                 vram = min(g.vram_gb for g in pool)
                 if vram < need:
@@ -249,25 +276,19 @@ class Estimator:
                 found.append(device)
         return found
 
-    def _offer_wanted(self, backend: str, price: Price) -> bool:
-        # Active serverless workers run 24/7: they belong in the break-even, not per clip.
-        if backend == "runpod-serverless":
-            return price.offer == self.settings.cost.runpod_serverless_offer
-        return True
-
     def _local_gpu_matches(self, wanted: set[str]) -> bool:
         name = _local_cuda_name()
         spec = self.catalog.find_gpu(name) if name else None
         return spec is not None and bool(wanted & {gpu_key(spec.id), gpu_key(spec.name)})
 
-    def local_device(self, specs: list[StageSpec]) -> _Device:
+    def local_device(self, backend: str, specs: list[StageSpec]) -> _Device:
         gpus: list[GpuSpec] = []
         if any(s.device.accelerator != "none" for s in specs) and self.settings.device != "cpu":
             name = _local_cuda_name()
             spec = self.catalog.find_gpu(name) if name else None
             if spec is not None:
                 gpus = [spec]
-        return _Device(backend="local", gpus=gpus, offer="your machine")
+        return _Device(backend=backend, gpus=gpus, offer="your machine")
 
     def estimate(
         self, plan: ClipPlan, specs: list[StageSpec], device: _Device | Skipped
@@ -289,7 +310,7 @@ class Estimator:
                 )
             stages.append(found)
         billing = self.catalog.billing(device.backend)
-        remote = device.backend != "local"
+        remote = not billing.here
         cold, cold_basis = self.cold_start(device.backend) if remote else (0.0, "in-process")
         work_s = sum(s.seconds for s in stages)
         up = plan.source_bytes if remote else 0
@@ -362,8 +383,8 @@ class Estimator:
             months = seconds / 3600 / HOURS_PER_MONTH
             notes.append(f"transfer through {provider}")
             return down / GB * egress.usd + (up + down) / GB * storage.usd * months
-        if transfer == "modal-volume":
-            notes.append("Modal Volume storage not priced (no dated figure)")
+        if transfer == "volume":
+            notes.append("the backend's volume storage is not priced (no dated figure)")
         return 0.0
 
     def storage_provider(self) -> str:
@@ -371,31 +392,29 @@ class Estimator:
         return "r2" if "r2.cloudflarestorage.com" in endpoint else "s3"
 
 
+def offers_for(backend: str, catalog: Catalog, settings: Settings) -> list[Price]:
+    """The GPU offers ``backend`` runs a clip on: its ``offers`` hook's choice, else every
+    GPU offer the catalog lists for it (a backend this version cannot run included)."""
+    hook = _hook(backend, "offers")
+    return hook(settings, catalog) if hook else catalog.gpu_offers(backend)
+
+
 def billed_rate(
     catalog: Catalog, settings: Settings, price: Price | None, notes: list[str] | None = None
 ) -> float:
-    """USD per billed second of ``price``'s GPU, plus Modal's CPU and memory, with the
-    multipliers the settings turn on."""
+    """USD per billed second of ``price``: its backend's ``rate`` hook (which adds what
+    else it bills and its multipliers), else the price itself."""
     if price is None:
         return 0.0
-    cost = settings.cost
-    parts = {"gpu": price.usd_per_second}
-    if price.backend == "modal":
-        cpu = catalog.resource_price("modal", "cpu")
-        memory = catalog.resource_price("modal", "memory")
-        parts["cpu"] = cost.modal_cpu_cores * cpu.usd_per_second
-        parts["memory"] = cost.modal_memory_gib * memory.usd_per_second
-    active = {f"modal/region/{cost.modal_region}"}
-    if cost.modal_nonpreemptible:
-        active.add("modal/nonpreemptible")
-    for multiplier in catalog.multipliers:
-        if multiplier.backend == price.backend and multiplier.id in active:
-            if notes is not None:
-                notes.append(f"x{multiplier.factor:g} {multiplier.setting}")
-            for resource in multiplier.applies_to:
-                if resource in parts:
-                    parts[resource] *= multiplier.factor
-    return sum(parts.values())
+    hook = _hook(price.backend, "rate")
+    return hook(settings, catalog, price, notes) if hook else price.usd_per_second
+
+
+def _hook(backend: str, name: str) -> Any:
+    from ..backends import BACKENDS
+
+    spec = BACKENDS.get(backend)
+    return spec.hook(name) if spec else None
 
 
 def billed_seconds(seconds: float, increment: float) -> float:
@@ -406,10 +425,12 @@ def billed_seconds(seconds: float, increment: float) -> float:
 
 
 def _mark(rows: list[Estimate]) -> None:
-    if not rows:
+    """Cheapest and fastest among the offers this version can run."""
+    runnable = [r for r in rows if r.installed]
+    if not runnable:
         return
-    min(rows, key=lambda r: (r.usd, r.wall_s)).cheapest = True
-    min(rows, key=lambda r: (r.wall_s, r.usd)).fastest = True
+    min(runnable, key=lambda r: (r.usd, r.wall_s)).cheapest = True
+    min(runnable, key=lambda r: (r.wall_s, r.usd)).fastest = True
 
 
 def _names(price: Price, pool: list[GpuSpec]) -> set[str]:

@@ -1,28 +1,17 @@
 """``vfx-ingest cost --refresh``: live prices where the user has credentials.
 
-- RunPod: ``GET /v2/catalog/gpus`` (RunPod API v2, "List GPU types": every GPU type with
-  its secure and community pod price and its serverless pool price, USD per hour), with the
-  user's API key. The result replaces the bundled RunPod pod and flex-worker prices.
-- Modal publishes no pricing API: its SDK reports a workspace's billing after the fact
-  (``modal billing report``), not rates, so Modal keeps the bundled, dated prices.
-
-Live prices go to the user cache (catalog.cache_dir()); the bundled table stays the
-fallback, and every estimate says which was used and how old it is.
+Each backend that publishes prices refreshes them through its ``refresh_prices`` hook
+(into the user cache, ``catalog.cache_dir()``); the others keep the bundled, dated prices.
+The bundled table stays the fallback, and every estimate says which was used and how old.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel
 
 from ..config import Settings
-from ..errors import BadInput, VfxIngestError
-from .catalog import Catalog, GpuSpec, LivePrices, Price, bundled_catalog, now, save_live
-
-RUNPOD = "live:runpod"
 
 
 class RefreshResult(BaseModel):
@@ -33,163 +22,23 @@ class RefreshResult(BaseModel):
     path: str | None = None
 
 
-class _RunpodPrice(BaseModel):
-    secure: float | None = None
-    community: float | None = None
-    serverless: float | None = None
-
-
-class _RunpodGpu(BaseModel):
-    """One entry of ``ListGpuTypesResponse.gpus`` (RunPod API v2 ``GpuType``)."""
-
-    id: str
-    name: str
-    pool: str | None = None
-    memory: float
-    secure: bool
-    community: bool
-    price: _RunpodPrice
-
-
-class _RunpodCatalog(BaseModel):
-    gpus: list[_RunpodGpu] = Field(default_factory=list)
-
-
 def refresh(settings: Settings) -> list[RefreshResult]:
-    return [
-        refresh_runpod(settings),
-        RefreshResult(
-            provider="modal",
-            status="skipped",
-            detail="Modal publishes no pricing API; bundled prices kept",
-        ),
-    ]
+    """Every registered backend with prices in the catalog: refreshed, or kept as bundled."""
+    from ..backends import BACKENDS
+    from .catalog import bundled_catalog
 
-
-def refresh_runpod(settings: Settings) -> RefreshResult:
-    key = settings.runpod.api_key
-    if key is None:
-        return RefreshResult(
-            provider="runpod",
-            status="skipped",
-            detail="no RunPod API key (set RUNPOD_API_KEY); bundled prices kept",
-        )
-    import httpx
-
-    url = settings.cost.runpod_catalog_url
-    try:
-        response = httpx.get(
-            url,
-            headers={"Authorization": f"Bearer {key.get_secret_value()}"},
-            timeout=20.0,
-        )
-    except httpx.HTTPError as exc:
-        raise VfxIngestError(
-            f"could not reach RunPod's GPU catalog ({type(exc).__name__})",
-            where=url,
-            fix="Check the network and try again; the bundled prices stay in use",
-        ) from exc
-    if response.status_code in (401, 403):
-        raise BadInput(
-            f"RunPod refused the API key (HTTP {response.status_code})",
-            where=url,
-            fix="Check RUNPOD_API_KEY or runpod.api_key (`vfx-ingest config show`)",
-        )
-    if response.status_code != 200:
-        raise VfxIngestError(
-            f"RunPod's GPU catalog answered HTTP {response.status_code}",
-            where=url,
-            fix="Try again later; the bundled prices stay in use",
-        )
-    try:
-        found = _RunpodCatalog.model_validate(response.json())
-    except (ValueError, ValidationError) as exc:
-        raise VfxIngestError(
-            "RunPod's GPU catalog answered in an unexpected shape",
-            where=url,
-            fix="Report it; the bundled prices stay in use",
-        ) from exc
-    live = runpod_prices(found, bundled_catalog(), url, date.today())
-    if not live.prices:
-        raise VfxIngestError("RunPod's GPU catalog listed no prices", where=url)
-    path = save_live(live)
-    return RefreshResult(
-        provider="runpod",
-        status="refreshed",
-        detail=f"{len(found.gpus)} GPU types from {url}",
-        prices=len(live.prices),
-        path=str(path),
-    )
-
-
-def runpod_prices(found: _RunpodCatalog, catalog: Catalog, url: str, today: date) -> LivePrices:
-    """RunPod's catalog as our prices: pods per GPU and cloud, flex workers per pool."""
-    dated = {"as_of": today, "source": url, "origin": RUNPOD}
-    new_gpus: dict[str, GpuSpec] = {}
-    prices: list[Price] = []
-    pools: dict[str, tuple[list[str], float]] = {}
-    for gpu in found.gpus:
-        spec = catalog.find_gpu(gpu.id) or catalog.find_gpu(gpu.name)
-        if spec is None:
-            taken = {g.id for g in catalog.gpus}
-            spec = new_gpus.setdefault(
-                gpu.id,
-                GpuSpec(
-                    id=_slug(gpu.name) + ("-runpod" if _slug(gpu.name) in taken else ""),
-                    name=gpu.id,
-                    vram_gb=gpu.memory,
-                    aliases=(gpu.id, gpu.name),
-                    note="From RunPod's catalog; no throughput figure, so no time estimate.",
-                    **dated,
-                ),
-            )
-        for cloud, available, usd in (
-            ("secure", gpu.secure, gpu.price.secure),
-            ("community", gpu.community, gpu.price.community),
-        ):
-            if available and usd:
-                prices.append(
-                    Price(
-                        id=f"runpod-pod/{cloud}/{_slug(gpu.id)}",
-                        backend="runpod-pod",
-                        resource="gpu",
-                        offer=cloud,
-                        gpus=(spec.id,),
-                        backend_gpu=gpu.id,
-                        usd=usd,
-                        unit="hour",
-                        **dated,
-                    )
+    catalog = bundled_catalog()
+    results = []
+    for name, spec in BACKENDS.items():
+        hook = spec.hook("refresh_prices")
+        if hook is not None:
+            results.append(hook(settings))
+        elif catalog.gpu_offers(name):
+            results.append(
+                RefreshResult(
+                    provider=name,
+                    status="skipped",
+                    detail="publishes no price list; the bundled, dated prices are kept",
                 )
-        if gpu.pool and gpu.price.serverless:
-            members, usd = pools.get(gpu.pool, ([], 0.0))
-            if spec.id not in members:
-                members.append(spec.id)
-            # A pool has one rate; if GPUs disagree, plan for the highest.
-            pools[gpu.pool] = (members, max(usd, gpu.price.serverless))
-    for pool, (members, usd) in sorted(pools.items()):
-        prices.append(
-            Price(
-                id=f"runpod-serverless/flex/{pool}",
-                backend="runpod-serverless",
-                resource="gpu",
-                offer="flex",
-                gpus=tuple(members),
-                backend_gpu=pool,
-                usd=usd,
-                unit="hour",
-                **dated,
             )
-        )
-    return LivePrices(
-        provider="runpod",
-        fetched_at=now(),
-        source=url,
-        backends=("runpod-pod", "runpod-serverless"),
-        gpus=list(new_gpus.values()),
-        prices=prices,
-    )
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", name.removeprefix("NVIDIA ")).strip("-")
+    return results

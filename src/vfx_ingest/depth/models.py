@@ -83,14 +83,6 @@ def depth_model(entry: ModelEntry) -> DepthModel:
     )
 
 
-def find_model(model_id: str) -> DepthModel:
-    """The registry's entry for ``model_id`` (studio registry included), for depth."""
-    from ..config import load_settings
-    from ..models.runtime import registry_for
-
-    return depth_model(registry_for(load_settings()).get(model_id))
-
-
 def load_network(model: DepthModel, directory: Path) -> VideoDepthAnything:
     """Build the network and load the checkpoint strictly, on the CPU, in eval mode."""
     import torch

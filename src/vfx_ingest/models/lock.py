@@ -16,8 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from .. import atomic
-from ..config import find_project_file
 from ..errors import BadInput
+from ..paths import find_project_file
 
 LOCK_NAME = "models.lock"
 

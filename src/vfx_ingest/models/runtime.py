@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
-from ..config import Settings
 from ..errors import BadInput
 from ..job import ModelRef
 from .lock import default_lock_path, read_lock
@@ -19,11 +19,25 @@ from .registry import ModelEntry, Registry, load_registry
 from .store import ModelCheck, Store
 
 
-def registry_for(settings: Settings) -> Registry:
+class ModelSettings(Protocol):
+    """Where models are found: the fields of ``Settings`` this library reads, passed in
+    (it never reads the configuration itself)."""
+
+    @property
+    def models_dir(self) -> Path: ...
+
+    @property
+    def hf_cache(self) -> Path | None: ...
+
+    @property
+    def models_registry(self) -> Path | None: ...
+
+
+def registry_for(settings: ModelSettings) -> Registry:
     return load_registry(settings.models_registry)
 
 
-def store_for(settings: Settings, lock_path: Path | None = None) -> Store:
+def store_for(settings: ModelSettings, lock_path: Path | None = None) -> Store:
     lock = read_lock(lock_path or default_lock_path())
     return Store(settings.models_dir, settings.hf_cache, lock)
 
@@ -49,7 +63,7 @@ def _checked(entry: ModelEntry, store: Store, where: str) -> ModelCheck:
     return check
 
 
-def require(model_ids: Iterable[str], settings: Settings) -> list[ModelRef]:
+def require(model_ids: Iterable[str], settings: ModelSettings) -> list[ModelRef]:
     """A reference (id and content digest) for each model; BadInput if one is unusable."""
     ids = list(dict.fromkeys(model_ids))
     if not ids:
@@ -62,7 +76,7 @@ def require(model_ids: Iterable[str], settings: Settings) -> list[ModelRef]:
     return refs
 
 
-def reference(model_ids: Iterable[str], settings: Settings) -> list[ModelRef]:
+def reference(model_ids: Iterable[str], settings: ModelSettings) -> list[ModelRef]:
     """References for a remote run, whose workers hold their own copies: the digest from
     ``models.lock`` when it pins the model, else from this machine's intact copy, else none
     (the worker then checks only that the model is there). Unknown ids are BadInput."""
@@ -82,7 +96,7 @@ def reference(model_ids: Iterable[str], settings: Settings) -> list[ModelRef]:
     return refs
 
 
-def resolve(refs: Iterable[ModelRef], settings: Settings) -> dict[str, Path]:
+def resolve(refs: Iterable[ModelRef], settings: ModelSettings) -> dict[str, Path]:
     """The local folder of each model, found without network, checked against its digest."""
     refs = list(refs)
     if not refs:

@@ -19,6 +19,7 @@ from .. import atomic
 from ..digest import FileDigest, sha256_bytes
 from ..errors import EXIT_INTERRUPTED, VfxIngestError
 from ..manifest import FrameMap, SourceFile, SourceProbe
+from ..models.registry import ModelEntry, Registry
 
 Accelerator = Literal["none", "optional", "required"]
 
@@ -98,6 +99,8 @@ class StageContext:
     # A chunk job covers only these frame numbers (first, last), overlap included.
     frame_range: tuple[int, int] | None = None
     models: dict[str, Path] = field(default_factory=dict)
+    # The registry the models came from (the studio's included), for their descriptions.
+    model_registry: Registry | None = None
     on_progress: ProgressFn = lambda done, total, message: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     written: dict[str, FileDigest] = field(default_factory=dict)
@@ -169,6 +172,9 @@ class StageSpec:
     # Checks that need the probed source (e.g. a frame range inside the clip); run by the
     # planner before any work, so bad input fails fast with nothing written.
     preflight: Callable[[Any, SourceProbe], None] | None = None
+    # Checks a selected model's registry entry is one the stage can load (BadInput if
+    # not); run by the planner with the registry the settings name, before any work.
+    model_check: Callable[[ModelEntry], Any] | None = None
     # Fan-out: a stage with ``chunking`` may run as independent jobs over frame ranges
     # (``StageContext.frame_range``, overlap included); ``stitch`` then merges the chunks'
     # staging folders, in frame order, into the context's own staging (e.g. depth aligns

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from ..depth.models import DEFAULT_MODEL, MODEL_IDS
 from ..errors import BadInput
 from ..frames import frame_number, frame_path
-from ..manifest import SourceProbe
+from ..models.registry import ModelEntry
 from .base import Chunking, DeviceNeeds, StageContext, StageParams, StageResult, StageSpec
 
 PATCH = 14  # the network's patch size; input sizes are multiples of it
@@ -69,13 +69,15 @@ class DepthParams(StageParams):
 def run(ctx: StageContext, params: DepthParams) -> StageResult:
     from ..depth.exr import DepthWriter, depth_attributes
     from ..depth.inference import DepthEstimator, InferenceOptions
-    from ..depth.models import find_model, load_network
+    from ..depth.models import depth_model, load_network
     from ..depth.plates import open_plates
     from ..depth.resume import Checkpoints
     from ..depth.sizing import network_size
     from ..depth.windows import chunk_windows, window_inputs, window_plan
 
-    model = find_model(params.model)
+    if ctx.model_registry is None:
+        raise BadInput(f"the worker was given no model registry for {params.model}")
+    model = depth_model(ctx.model_registry.get(params.model))
     numbers = _plate_numbers(ctx)
     first, last = _chunk(ctx, numbers)
     notes = [note] if (note := model.license_note()) else []
@@ -151,11 +153,11 @@ def stitch(ctx: StageContext, chunk_dirs: list[Path]) -> None:
         writer.close()
 
 
-def _preflight(params: DepthParams, probe: SourceProbe) -> None:
-    """Before any work: the model must be one of the registry's depth checkpoints."""
-    from ..depth.models import find_model
+def _model_check(entry: ModelEntry) -> None:
+    """Before any work: the model must be a depth checkpoint (a studio one included)."""
+    from ..depth.models import depth_model
 
-    find_model(params.model)
+    depth_model(entry)
 
 
 def _chunk_context(numbers: list[int], frame_range: tuple[int, int]) -> list[int]:
@@ -227,6 +229,6 @@ SPEC = StageSpec(
     chunking=Chunking(overlap=10, min_frames=64),
     stitch=stitch,
     chunk_context=_chunk_context,
-    preflight=_preflight,
+    model_check=_model_check,
     extras=("ml",),
 )

@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 from ... import __version__
+from ...config import load_settings
 from ...errors import BadInput, VfxIngestError
 from ...job import Event, Job, ModelRef, ProgressEvent, StageEvent
 from ...worker import execute
@@ -161,7 +162,10 @@ class Container:
             reload()  # see what the client uploaded since this container started
             try:
                 with EventPump(events) as pump:
-                    result = run_cancellable(lambda cancel: execute(job, pump, cancel), stuck=stuck)
+                    models = load_settings()
+                    result = run_cancellable(
+                        lambda cancel: execute(job, pump, cancel, models=models), stuck=stuck
+                    )
             finally:
                 commit()  # the outputs, the manifest, and the staging a rerun resumes
         except VfxIngestError as exc:
@@ -194,7 +198,6 @@ def _verify_models(ids: list[str]) -> None:
     own checks find them verified."""
     if not ids:
         return
-    from ...config import load_settings
     from ...models.runtime import resolve
 
     resolve([ModelRef(id=model_id) for model_id in ids], load_settings())

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
 from ...config import Settings
+from ..base import Report, Say
 from . import seam
+from .settings import ModalDeployOptions
 from .shots import app_spec_path
 from .spec import ImageSpec, app_spec
 
@@ -25,7 +28,7 @@ class DeployedClass(BaseModel):
     functions: list[str]
 
 
-class DeployReport(BaseModel):
+class DeployReport(Report):
     app: str
     app_id: str
     environment: str | None
@@ -36,6 +39,36 @@ class DeployReport(BaseModel):
     image: ImageSpec
     timeout_s: int
     scaledown_window_s: int
+
+    def human(self) -> Any:
+        """The deployed app: a heading line, its functions, and its volumes and limits."""
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table()
+        for column in ("function", "GPU", "stages"):
+            table.add_column(column)
+        for entry in self.classes:
+            for function in entry.functions:
+                table.add_row(function, entry.gpu or "CPU", ", ".join(entry.stages))
+        return Group(
+            Text(f"Modal app {self.app} ({self.app_id}) deployed, vfx-ingest {self.version}"),
+            table,
+            Text(
+                f"volumes: {self.models_volume} (models), {self.shots_volume} (shots); "
+                f"timeout {self.timeout_s} s; idle workers stop after {self.scaledown_window_s} s"
+            ),
+        )
+
+
+def deploy(settings: Settings, options: ModalDeployOptions, say: Say) -> DeployReport:
+    """The ``deploy`` hook: ``--gpu`` sets modal.gpu for this deploy."""
+    if options.gpu:
+        settings = settings.model_copy(
+            update={"modal": settings.modal.model_copy(update={"gpu": options.gpu})}
+        )
+    return deploy_modal(settings, logs=options.logs and not say.json)
 
 
 def deploy_modal(settings: Settings, *, logs: bool = False) -> DeployReport:

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ...config import Settings
 from ...errors import BadInput
 from ...job import ModelRef
 from ...models.registry import ModelEntry
 from ...models.runtime import sync_hint
 from ...models.sources import HfSource
 from ...models.store import RECORD_NAME, Store
+from ..base import ModelsUpload
 from .seam import VolumeCalls, read_bytes
 from .spec import HF_SUBDIR, MODELS_SUBDIR
 
@@ -168,3 +171,41 @@ def sync(volume: VolumeCalls, entries: list[ModelEntry], store: Store) -> list[S
             )
         )
     return reports
+
+
+class VolumeUpload(ModelsUpload):
+    models: list[SyncReport]
+
+    def human(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title="Models in the Modal volume", title_justify="left")
+        for column in ("model", "volume", "sent", "already there"):
+            table.add_column(column, justify="right" if column != "model" else "left")
+        for report in self.models:
+            sent = f"{report.uploaded} files, {report.uploaded_bytes / 1e6:.1f} MB"
+            table.add_row(report.id, report.volume, sent, f"{report.skipped} files")
+        return table
+
+
+class VolumeTarget:
+    """``models sync --to modal``: the models volume, created when missing."""
+
+    def __init__(self, volume: VolumeCalls) -> None:
+        self.volume = volume
+        self.name = f"the Modal volume {volume.name}"
+
+    def upload(self, entries: list[ModelEntry], store: Store) -> VolumeUpload:
+        return VolumeUpload(target=self.name, models=sync(self.volume, entries, store))
+
+
+def target(settings: Settings) -> VolumeTarget:
+    """The ``sync_models`` hook: the volume, reached (token checked) before any download."""
+    from . import seam
+
+    calls = seam.connect()
+    calls.check_token()
+    modal = settings.modal
+    return VolumeTarget(
+        calls.volume(modal.models_volume, modal.environment, create=True, missing_fix=sync_fix())
+    )

@@ -5,9 +5,10 @@ camera look (vignette, sensor noise, Rec.709 tone) and encoded as H.264. The gro
 cameras use the `vfx-ingest.cameras/1` schema that the camera stage writes, and each frame's
 depth can be kept, so every downstream pass can be checked against the truth.
 
-Quick start::
+Test material, not in the package: tests import it as ``support.synthetic``; benchmarks
+and ``examples/render_example.py`` put ``tests/`` on ``sys.path`` first. Quick start::
 
-    from vfx_ingest.synthetic import render_clip
+    from support.synthetic import render_clip
     gt = render_clip("courtyard.mp4", path="handheld", frames=96, camera_json="cam.json")
 """
 

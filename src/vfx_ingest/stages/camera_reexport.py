@@ -1,4 +1,5 @@
-"""Regenerate camera exports from a shot's ``camera/sparse/`` model, without solving.
+"""``vfx-ingest export camera``: regenerate camera exports from a shot's
+``camera/sparse/`` model, without solving.
 
 Writing into the shot's own ``camera/`` folder also updates the camera record's output
 digests in ``shot.json``, so the pass stays verified (``vfx-ingest status`` shows it done,
@@ -10,15 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import atomic
+from ..camera import inputs
+from ..camera.cameras_json import SolveStats
+from ..camera.exports import FORMATS
+from ..camera.shotcam import SPARSE, ShotCamera
 from ..digest import file_digest, tree_digest
 from ..errors import BadInput
 from ..manifest import Manifest, StageRecord
 from ..shot import ShotFolder
-from . import inputs
-from .cameras_json import SolveStats
-from .exports import FORMATS
-from .run import PASS, quiet_colmap, shot_camera
-from .shotcam import SPARSE, ShotCamera
+from .camera_solve import PASS, quiet_colmap, shot_camera
 
 
 def load(shot: ShotFolder) -> tuple[Manifest, StageRecord, ShotCamera]:

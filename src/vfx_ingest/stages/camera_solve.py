@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pycolmap
 
+from ..camera import inputs, shotcam
+from ..camera.cameras_json import SolveStats
+from ..camera.exports import render_all
+from ..camera.scale import parse_scale
+from ..camera.solve import Solved, SolveRequest, solve
 from ..errors import BadInput
 from ..manifest import FrameMap
-from ..stages.base import StageContext, StageResult
-from ..stages.camera import DEFAULT_SENSOR_MM, CameraParams
-from . import inputs, shotcam
-from .cameras_json import SolveStats
-from .exports import render_all
-from .scale import parse_scale
-from .solve import Solved, SolveRequest, solve
+from .base import StageContext, StageResult
+from .camera_params import DEFAULT_SENSOR_MM, CameraParams
 
 PASS = "camera"
 MIN_TURN_DEG = 6.0  # turning less than this (from the mean view) leaves the focal length loose
@@ -167,8 +167,8 @@ def solve_stats(
 
 def warnings(solved: Solved, params: CameraParams, interpolated: list[int]) -> list[str]:
     """What a matchmover should look at before trusting the solve."""
+    from ..camera.solve import rotation_range
     from ..frames import frame_set
-    from .solve import rotation_range
 
     found = []
     turn = rotation_range(solved.reconstruction)

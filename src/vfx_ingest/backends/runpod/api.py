@@ -5,8 +5,10 @@
   (docs.runpod.io/serverless/endpoints/operation-reference; job states IN_QUEUE,
   IN_PROGRESS, COMPLETED, FAILED, CANCELLED, TIMED_OUT). Progress a handler reports with
   ``progress_update`` is the ``output`` of an IN_PROGRESS status.
-- :class:`ControlPlane`: the REST API v1 (``https://rest.runpod.io/v1``) for templates and
-  endpoints (docs.runpod.io/api-reference).
+- :class:`ControlPlane`: the REST API v2 (``https://api.runpod.io/v2``, setting
+  ``runpod.rest_url``) for templates, serverless endpoints and the GPU catalog. Its errors
+  are RFC 9457 problem details (``title``, ``status``, ``detail``, ``errors``), shown as
+  one line naming the field and the reason.
 
 Transient failures (connection errors, 429, 5xx) are retried with exponential backoff; a
 ``POST /run`` is retried only when the request cannot have been accepted (connection
@@ -20,9 +22,9 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import redact, retry
-from ..errors import BadInput, StageFailed
-from ..remote.client import RemoteState
+from ... import redact, retry
+from ...errors import BadInput, StageFailed
+from ..remote import RemoteState
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ class _Http:
         if response.status_code >= 400:
             raise BadInput(
                 f"RunPod refused {method} {url}: HTTP {response.status_code} "
-                f"{_short(response.text)}",
+                f"{problem_line(response)}",
                 fix="Check runpod.endpoint_id (`vfx-ingest deploy runpod-serverless` sets it)"
                 if response.status_code == 404
                 else None,
@@ -122,6 +124,21 @@ class _Retry(Exception):
     def __init__(self, status: int, body: str) -> None:
         super().__init__(status)
         self.status, self.body = status, body
+
+
+def problem_line(response: Any) -> str:
+    """An error answer in one line: a problem's title and its first field error (or its
+    detail), else the start of the body."""
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = None
+    if isinstance(problem, dict) and "title" in problem and "status" in problem:
+        errors = problem.get("errors") or []
+        reason = errors[0] if errors else problem.get("detail", "")
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        return _short(f"{problem['title']}: {reason}{more}")
+    return _short(response.text)
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -145,8 +162,11 @@ class EndpointClient:
             f"{api_url.rstrip('/')}/{endpoint_id}", api_key, timeout=timeout, attempts=attempts
         )
 
-    def run(self, payload: dict[str, Any]) -> str:
-        answer = self.http.request("POST", "run", body={"input": payload}, idempotent=False)
+    def run(self, payload: dict[str, Any], policy: dict[str, int] | None = None) -> str:
+        body: dict[str, Any] = {"input": payload}
+        if policy:
+            body["policy"] = policy
+        answer = self.http.request("POST", "run", body=body, idempotent=False)
         if not isinstance(answer, dict) or "id" not in answer:
             raise StageFailed(f"RunPod's /run answer has no job id: {_short(str(answer))}")
         return str(answer["id"])
@@ -162,15 +182,16 @@ class EndpointClient:
 
 
 class RunpodTransport:
-    """Carries jobs to a RunPod serverless endpoint (the ``Transport`` of remote/client)."""
+    """Carries jobs to a RunPod serverless endpoint (the ``Transport`` of ``backends/remote``)."""
 
     name = "runpod-serverless"
 
-    def __init__(self, client: EndpointClient) -> None:
+    def __init__(self, client: EndpointClient, policy: dict[str, int] | None = None) -> None:
         self.client = client
+        self.policy = policy
 
     def submit(self, payload: dict[str, Any]) -> str:
-        return self.client.run(payload)
+        return self.client.run(payload, self.policy)
 
     def poll(self, handle: str) -> RemoteState:
         answer = self.client.status(handle)
@@ -214,18 +235,18 @@ def _seconds(ms: Any) -> float | None:
 
 
 class ControlPlane:
-    """Templates and endpoints through RunPod's REST API v1."""
+    """Templates, serverless endpoints and the GPU catalog through RunPod's REST API v2."""
 
     def __init__(self, rest_url: str, api_key: str | None, *, timeout: float = 30.0) -> None:
         if api_key is None:
             raise BadInput(
-                "creating a RunPod endpoint needs an API key",
+                "RunPod's REST API needs an API key",
                 fix="Set RUNPOD_API_KEY (or use --context-only to only write the build context)",
             )
         self.http = _Http(rest_url, api_key, timeout=timeout, attempts=4)
 
     def templates(self) -> list[dict[str, Any]]:
-        return self.http.request("GET", "templates") or []
+        return (self.http.request("GET", "templates") or {}).get("templates", [])
 
     def create_template(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.http.request("POST", "templates", body=body, idempotent=False)
@@ -233,11 +254,17 @@ class ControlPlane:
     def update_template(self, template_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.http.request("PATCH", f"templates/{template_id}", body=body)
 
+    def endpoints(self) -> list[dict[str, Any]]:
+        return (self.http.request("GET", "serverless") or {}).get("endpoints", [])
+
     def endpoint(self, endpoint_id: str) -> dict[str, Any] | None:
-        return self.http.request("GET", f"endpoints/{endpoint_id}", missing_ok=True)
+        return self.http.request("GET", f"serverless/{endpoint_id}", missing_ok=True)
 
     def create_endpoint(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.http.request("POST", "endpoints", body=body, idempotent=False)
+        return self.http.request("POST", "serverless", body=body, idempotent=False)
 
     def update_endpoint(self, endpoint_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.http.request("PATCH", f"endpoints/{endpoint_id}", body=body)
+        return self.http.request("PATCH", f"serverless/{endpoint_id}", body=body)
+
+    def gpus(self) -> list[dict[str, Any]]:
+        return (self.http.request("GET", "catalog/gpus") or {}).get("gpus", [])

@@ -1,8 +1,8 @@
 """The worker side of a remote job: objects in, the usual ``execute``, objects out.
 
 The worker builds a scratch shot in a temporary folder from the job's objects (each
-checked against its sha256), runs :func:`vfx_ingest.worker.execute` on it exactly as the
-local backend does, then stores every output file under its content-addressed key and
+checked against its sha256), runs :func:`vfx_ingest.worker.executor.execute_shot` on it
+exactly as the local backend does, then stores every output file under its content-addressed key and
 returns the list. Objects are files on a mounted volume (``VolumeAccess``) or presigned
 URLs (``PresignedAccess``, outputs through the mailbox described in ``job.py``). Nothing is
 written outside the scratch shot or, on a volume, outside its mount.
@@ -11,6 +11,7 @@ written outside the scratch shot or, on a volume, outside its mount.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -28,6 +29,8 @@ from ..errors import BadInput, StageFailed
 from ..job import (
     Job,
     JobResult,
+    Liveness,
+    MailboxObject,
     ObjectRef,
     OutputGrant,
     OutputObject,
@@ -35,9 +38,11 @@ from ..job import (
     PresignedAccess,
     object_key,
 )
+from ..models.runtime import ModelSettings
 from ..paths import safe_join
 from ..shot import ShotFolder
 from ..stages.base import Cancelled
+from .executor import EventFn, execute_shot
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,10 @@ GRANT_TIMEOUT_ENV = "VFX_INGEST_GRANT_TIMEOUT"
 CHUNK = 1 << 20
 
 
+SCRATCH_PREFIX = "vfx-ingest-job-"
+OWNER = ".owner"  # held locked (flock) by the process working in the scratch folder
+
+
 class Objects(Protocol):
     def fetch(self, ref: ObjectRef, dest: Path) -> None: ...
 
@@ -55,45 +64,172 @@ class Objects(Protocol):
         self, job_id: str, files: list[tuple[Path, OutputObject]], cancel: threading.Event
     ) -> None: ...
 
+    def heartbeat(self, liveness: Liveness) -> bytes | None: ...
 
-def execute_remote(job: Job, emit, cancel: threading.Event) -> JobResult:
+    def remove(self, obj: MailboxObject) -> None: ...
+
+
+def execute_remote(
+    job: Job, emit: EventFn, cancel: threading.Event, models: ModelSettings | None = None
+) -> JobResult:
     """Run a job whose inputs and outputs are objects, on a scratch shot."""
-    from ..worker import execute
-
     remote = job.remote
     assert remote is not None
     objects: Objects = (
         UrlObjects(remote.access) if isinstance(remote.access, PresignedAccess) else VolumeObjects()
     )
-    scratch_root = os.environ.get(SCRATCH_ENV) or None
-    scratch = Path(tempfile.mkdtemp(prefix=f"vfx-ingest-{job.job_id[:12]}-", dir=scratch_root))
+    watchdog = Watchdog(remote.liveness, objects, cancel) if remote.liveness else None
     try:
-        source = None
-        if remote.source is not None:
-            if job.source is None:
-                raise BadInput("the job has a source object but no source description")
-            path = safe_join(scratch, remote.source.relpath, what="source path")
-            objects.fetch(remote.source, path)
-            source = job.source.model_copy(update={"path": str(path)})
-        _fetch_all(objects, remote.inputs, scratch, cancel)
-        shot = ShotFolder(scratch)
-        manifest = shot.new_manifest()
-        manifest.source = source
-        manifest.frames = remote.seed.frames
-        # Only upstream records: whether a requested stage runs is the client's decision.
-        requested = {request.name for request in job.stages}
-        manifest.stages = {k: v for k, v in remote.seed.records.items() if k not in requested}
-        shot.save_manifest(manifest)
-        local = job.model_copy(update={"shot": str(scratch), "source": source, "remote": None})
-        result = execute(local, emit, cancel)
-        if result.status != "ok":
-            return result
-        files = list(_outputs(result, scratch, remote.output_prefix))
-        objects.publish(job.job_id, files, cancel)
-        result.outputs = [obj for _, obj in files]
-        return result
+        with scratch_folder() as scratch:
+            result = _run_in(scratch, job, objects, emit, cancel, models)
+    except Cancelled:
+        if watchdog is None or not watchdog.abandoned:
+            raise
+        result = None
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if watchdog is not None:
+            watchdog.close()
+    if watchdog is not None and watchdog.abandoned:
+        raise StageFailed(
+            f"the client was silent for {watchdog.liveness.timeout_s:g} s: the job cancelled "
+            "itself and removed its mailbox",
+            fix="Run again; finished work is cached",
+        )
+    assert result is not None
+    return result
+
+
+def _run_in(
+    scratch: Path,
+    job: Job,
+    objects: Objects,
+    emit: EventFn,
+    cancel: threading.Event,
+    models: ModelSettings | None,
+) -> JobResult:
+    remote = job.remote
+    assert remote is not None
+    source = None
+    if remote.source is not None:
+        if job.source is None:
+            raise BadInput("the job has a source object but no source description")
+        path = safe_join(scratch, remote.source.relpath, what="source path")
+        objects.fetch(remote.source, path)
+        source = job.source.model_copy(update={"path": str(path)})
+    _fetch_all(objects, remote.inputs, scratch, cancel)
+    shot = ShotFolder(scratch)
+    manifest = shot.new_manifest()
+    manifest.source = source
+    manifest.frames = remote.seed.frames
+    # Only upstream records: whether a requested stage runs is the client's decision.
+    requested = {request.name for request in job.stages}
+    manifest.stages = {k: v for k, v in remote.seed.records.items() if k not in requested}
+    shot.save_manifest(manifest)
+    local = job.model_copy(update={"shot": str(scratch), "source": source, "remote": None})
+    result = execute_shot(local, emit, cancel, models=models)
+    if result.status != "ok":
+        return result
+    files = list(_outputs(result, scratch, remote.output_prefix))
+    objects.publish(job.job_id, files, cancel)
+    result.outputs = [obj for _, obj in files]
+    return result
+
+
+def scratch_root() -> Path:
+    return Path(os.environ.get(SCRATCH_ENV) or tempfile.gettempdir())
+
+
+@contextlib.contextmanager
+def scratch_folder() -> Iterator[Path]:
+    """A new scratch shot folder, locked by this process while it works in it. Its name
+    never carries the job id (which is the client's text)."""
+    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_root()))
+    fd = os.open(folder / OWNER, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+
+
+def clean_scratch(root: Path | None = None, min_age_s: float = 60.0) -> list[Path]:
+    """Remove the scratch folders of jobs whose process has died (their owner lock is
+    free; a folder without one is removed once ``min_age_s`` old). Called at worker start."""
+    removed = []
+    for folder in sorted((root or scratch_root()).glob(SCRATCH_PREFIX + "*")):
+        try:
+            fd = os.open(folder / OWNER, os.O_RDWR)
+        except FileNotFoundError:
+            with contextlib.suppress(OSError):
+                if time.time() - folder.stat().st_mtime > min_age_s:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder)
+            continue
+        except OSError:
+            continue  # not ours to judge
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live job
+        finally:
+            os.close(fd)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        log.info("removed %d scratch folder(s) of dead jobs", len(removed))
+    return removed
+
+
+class Watchdog:
+    """Cancels the job when the client's heartbeat stops changing for ``timeout_s`` (its
+    process was killed, its machine lost the network), then removes the job's mailbox."""
+
+    def __init__(self, liveness: Liveness, objects: Objects, cancel: threading.Event) -> None:
+        self.liveness, self.objects, self.cancel = liveness, objects, cancel
+        self.abandoned = False
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="client-watchdog", daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        period = min(5.0, self.liveness.timeout_s / 4)
+        last, changed = self._beat(), time.monotonic()
+        while not self.stop.wait(period):
+            beat = self._beat()
+            if beat is not None and beat != last:
+                last, changed = beat, time.monotonic()
+            elif time.monotonic() - changed > self.liveness.timeout_s:
+                log.warning("the client went quiet; cancelling the job")
+                self.abandoned = True
+                self.cancel.set()
+                return
+
+    def _beat(self) -> bytes | None:
+        try:
+            return self.objects.heartbeat(self.liveness)
+        except Exception:  # a network blip is no beat, not a failure
+            return None
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        if self.abandoned:
+            for obj in self.liveness.cleanup:
+                try:
+                    self.objects.remove(obj)
+                except Exception as exc:
+                    log.warning("could not remove %s: %s", obj.key, type(exc).__name__)
+
+
+def read_document(ref: ObjectRef) -> bytes:
+    """A document the client stored instead of sending it (a job over the inline limit),
+    checked against its digest."""
+    objects: Objects = UrlObjects() if ref.url else VolumeObjects()
+    with tempfile.TemporaryDirectory(prefix="vfx-ingest-doc-") as folder:
+        dest = Path(folder) / "document"
+        objects.fetch(ref, dest)
+        return dest.read_bytes()
 
 
 def _fetch_all(
@@ -160,6 +296,13 @@ class VolumeObjects:
                 f"or set {VOLUME_ENV}",
             )
 
+    def heartbeat(self, liveness: Liveness) -> bytes | None:
+        path = safe_join(self.mount, liveness.key, what="heartbeat key")
+        return path.read_bytes() if path.is_file() else None
+
+    def remove(self, obj: MailboxObject) -> None:
+        safe_join(self.mount, obj.key, what="mailbox key").unlink(missing_ok=True)
+
     def fetch(self, ref: ObjectRef, dest: Path) -> None:
         source = safe_join(self.mount, ref.key, what="object key")
         if not source.is_file():
@@ -181,7 +324,7 @@ class VolumeObjects:
 class UrlObjects:
     """Objects through presigned URLs; outputs through the job's mailbox."""
 
-    def __init__(self, access: PresignedAccess) -> None:
+    def __init__(self, access: PresignedAccess | None = None) -> None:
         import httpx
 
         self.access = access
@@ -195,10 +338,21 @@ class UrlObjects:
                 _check(response, f"download input {ref.relpath}")
                 copy_verified(response.iter_bytes(CHUNK), dest, ref)
 
+    def heartbeat(self, liveness: Liveness) -> bytes | None:
+        if liveness.url is None:
+            return None
+        response = self.http.get(liveness.url, timeout=10.0)
+        return response.content if response.status_code == 200 else None
+
+    def remove(self, obj: MailboxObject) -> None:
+        if obj.delete_url is not None:
+            _check(self.http.delete(obj.delete_url, timeout=10.0), f"remove {obj.key}")
+
     def publish(
         self, job_id: str, files: list[tuple[Path, OutputObject]], cancel: threading.Event
     ) -> None:
         access = self.access
+        assert access is not None, "outputs go back through the job's mailbox"
         unique = {obj.key: (path, obj) for path, obj in files}
         request = OutputRequest(job_id=job_id, objects=[obj for _, obj in unique.values()])
         for attempt in _attempts():
@@ -231,6 +385,7 @@ class UrlObjects:
         while time.monotonic() < deadline:
             if cancel.is_set():
                 raise Cancelled("cancelled while waiting for upload URLs")
+            assert self.access is not None
             response = self.http.get(self.access.grant_url)
             if response.status_code == 200:
                 grant = OutputGrant.model_validate_json(response.content)

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..camera.axes import rotation_zxy
+from vfx_ingest.camera.axes import rotation_zxy
 
 Array = np.ndarray
 PathKind = Literal["orbit", "dolly", "handheld", "static"]

@@ -11,8 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..camera.cameras_json import SCHEMA, CamerasDoc, ImageSize, Intrinsics, World, frame_cameras
-from ..frames import DEFAULT_FIRST_FRAME
+from vfx_ingest.camera.cameras_json import (
+    SCHEMA,
+    CamerasDoc,
+    ImageSize,
+    Intrinsics,
+    World,
+    frame_cameras,
+)
+from vfx_ingest.frames import DEFAULT_FIRST_FRAME
+
 from .camera import Intrinsics as PinholeIntrinsics
 
 __all__ = ["FIRST_FRAME", "SCHEMA", "GroundTruth"]

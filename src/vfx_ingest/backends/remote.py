@@ -17,6 +17,7 @@ A chunkable stage on a long plate fans out into frame-range jobs (``fanout``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
 import uuid
@@ -37,6 +38,8 @@ from ..job import (
     Event,
     Job,
     JobResult,
+    Liveness,
+    MailboxObject,
     ObjectRef,
     OutputGrant,
     OutputObject,
@@ -56,7 +59,7 @@ from ..stages import SOURCE, producer_of
 from ..stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
 from ..storage import Store
 from ..worker import Ran
-from .worker_io import source_relpath
+from ..worker.remote_io import source_relpath
 
 
 class RemoteState(BaseModel):
@@ -95,6 +98,11 @@ class RemoteOptions:
     # Called with the seconds a remote job was alive (queued or running) since the last
     # call: the cost meter's ticks. Queue time counts, as a cold start is billed unseen.
     on_billed: Callable[[float], None] | None = None
+    # A job document larger than this (bytes) goes to the bucket and the payload carries
+    # a reference to it (a transport's payload limit); None: always inline.
+    inline_limit: int | None = None
+    # Workers cancel a job whose client's heartbeat is unchanged this long; None: never.
+    client_timeout_s: float | None = None
 
 
 class RemoteRunner:
@@ -142,14 +150,28 @@ class RemoteRunner:
         stop: threading.Event,
     ) -> Ran:
         job_id = uuid.uuid4().hex
-        mailbox = None if self.options.volume else Mailbox(self.store, job_id, self.options)
+        with Mailbox(self.store, job_id, self.options) as mailbox:
+            return self._send(ctx, spec, params, manifest, frames, dest, report, stop, mailbox)
+
+    def _send(
+        self,
+        ctx: StageContext,
+        spec: StageSpec,
+        params: StageParams,
+        manifest: Manifest,
+        frames: tuple[int, int] | None,
+        dest: Path,
+        report: Callable[[int, int], None],
+        stop: threading.Event,
+        mailbox: Mailbox,
+    ) -> Ran:
         io, sent = self._inputs(spec, manifest, ctx, frames, mailbox)
         source = None
         if io.source is not None and manifest.source is not None:
             # The worker places the clip itself; our local path is none of its business.
             source = manifest.source.model_copy(update={"path": io.source.relpath})
         remote_job = Job(
-            job_id=job_id,
+            job_id=mailbox.job_id,
             source=source,
             stages=[
                 StageRequest(name=spec.name, params=params.model_dump(mode="json"), frames=frames)
@@ -159,12 +181,8 @@ class RemoteRunner:
             backend=self.job.backend,
             remote=io,
         )
-        handle = self.transport.submit({"action": "run", "job": remote_job.model_dump(mode="json")})
-        try:
-            state = self._follow(handle, spec, mailbox, report, stop, ctx.cancel_event)
-        finally:
-            if mailbox is not None:
-                mailbox.close()
+        handle = self.submit(remote_job, mailbox)
+        state = self._follow(handle, spec, mailbox, report, stop, ctx.cancel_event)
         try:
             result = JobResult.model_validate(state.output)
         except ValidationError as exc:
@@ -201,13 +219,23 @@ class RemoteRunner:
             wall_s=state.execution_s,
         )
 
+    def submit(self, job: Job, mailbox: Mailbox) -> str:
+        """Send the job; past ``inline_limit`` it goes to the bucket and the payload
+        carries a reference (RunPod refuses ``/run`` bodies over 10 MB)."""
+        document = job.model_dump_json().encode()
+        limit = self.options.inline_limit
+        if limit is None or len(document) <= limit:
+            return self.transport.submit({"action": "run", "job": job.model_dump(mode="json")})
+        ref = mailbox.put_document(document)
+        return self.transport.submit({"action": "run", "job_ref": ref.model_dump(mode="json")})
+
     def _inputs(
         self,
         spec: StageSpec,
         manifest: Manifest,
         ctx: StageContext,
         frames: tuple[int, int] | None,
-        mailbox: Mailbox | None,
+        mailbox: Mailbox,
     ) -> tuple[RemoteIO, int]:
         """Upload what the stage reads; describe it as objects for the worker."""
         files: list[tuple[str, Path, FileDigest]] = []
@@ -245,7 +273,7 @@ class RemoteRunner:
                 size=digest.size,
                 key=self.store.key_for(digest.sha256),
                 url=None
-                if mailbox is None
+                if self.options.volume
                 else self.store.presign_get(
                     self.store.key_for(digest.sha256), self.options.url_ttl_s
                 ),
@@ -255,11 +283,12 @@ class RemoteRunner:
         source = refs.pop(source_ref) if source_ref is not None else None
         return (
             RemoteIO(
-                access=VolumeAccess() if mailbox is None else mailbox.access(),
+                access=VolumeAccess() if self.options.volume else mailbox.access(),
                 output_prefix=self.store.cas_prefix,
                 source=source,
                 inputs=list(refs.values()),
                 seed=seed,
+                liveness=mailbox.liveness(),
             ),
             stats.bytes,
         )
@@ -268,7 +297,7 @@ class RemoteRunner:
         self,
         handle: str,
         spec: StageSpec,
-        mailbox: Mailbox | None,
+        mailbox: Mailbox,
         report: Callable[[int, int], None],
         stop: threading.Event,
         cancel: threading.Event,
@@ -296,8 +325,7 @@ class RemoteRunner:
                         event = ProgressEvent.model_validate(state.progress)
                         if event.unit == "frames":
                             report(event.done, event.total)
-                if mailbox is not None:
-                    mailbox.serve()
+                mailbox.serve()
                 if state.status == "done":
                     finished = True
                     return state
@@ -361,7 +389,11 @@ class RemoteRunner:
 
 
 class Mailbox:
-    """The client's end of the presigned output mailbox (see ``PresignedAccess``)."""
+    """The client's objects for one job under ``<prefix>jobs/<job_id>/``: the presigned
+    output mailbox (``outbox.json``, ``grant.json``; see ``PresignedAccess``), the
+    heartbeat (``alive.json``; see ``Liveness``) rewritten while the client works on the
+    job, and the job document when it is too large to send (``job.json``). All are removed
+    when the job is over; a worker that finds the client gone removes them itself."""
 
     def __init__(self, store: Store, job_id: str, options: RemoteOptions) -> None:
         self.store = store
@@ -369,20 +401,73 @@ class Mailbox:
         self.options = options
         base = f"{store.prefix}jobs/{job_id}/"
         self.outbox, self.grant = f"{base}outbox.json", f"{base}grant.json"
+        self.alive, self.document = f"{base}alive.json", f"{base}job.json"
         self.granted = False
+        self.beats = 0
+        self.stop = threading.Event()
+        self.beating: threading.Thread | None = None
+        # The mailbox is read at the job's end: its URLs live as long as the job may.
+        self.ttl = int(options.timeout_s) + options.url_ttl_s
+
+    def __enter__(self) -> Mailbox:
+        timeout = self.options.client_timeout_s
+        if timeout is not None:
+            self.beat()  # before the job exists, so the worker's first look finds one
+            self.beating = threading.Thread(
+                target=self._keep_beating, args=(min(10.0, timeout / 4),), daemon=True
+            )
+            self.beating.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def beat(self) -> None:
+        self.beats += 1
+        self.store.put_json(self.alive, {"beat": self.beats, "at": time.time()})
+
+    def _keep_beating(self, period: float) -> None:
+        while not self.stop.wait(period):
+            with contextlib.suppress(Exception):  # a missed beat is no failure
+                self.beat()
+
+    def _url(self, method: str, key: str) -> str | None:
+        if self.options.volume:
+            return None
+        presign = {"GET": self.store.presign_get, "DELETE": self.store.presign_delete}[method]
+        return presign(key, self.ttl)
 
     def access(self) -> PresignedAccess:
-        # The mailbox is read at the job's end: its URLs live as long as the job may.
-        ttl = int(self.options.timeout_s) + self.options.url_ttl_s
         return PresignedAccess(
-            outbox_url=self.store.presign_put(self.outbox, ttl),
-            grant_url=self.store.presign_get(self.grant, ttl),
-            expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+            outbox_url=self.store.presign_put(self.outbox, self.ttl),
+            grant_url=self.store.presign_get(self.grant, self.ttl),
+            expires_at=datetime.now(UTC) + timedelta(seconds=self.ttl),
+        )
+
+    def liveness(self) -> Liveness | None:
+        if self.options.client_timeout_s is None:
+            return None
+        keys = (self.outbox, self.grant, self.alive, self.document)
+        return Liveness(
+            timeout_s=self.options.client_timeout_s,
+            key=self.alive,
+            url=self._url("GET", self.alive),
+            cleanup=[MailboxObject(key=k, delete_url=self._url("DELETE", k)) for k in keys],
+        )
+
+    def put_document(self, document: bytes) -> ObjectRef:
+        self.store.put_bytes(self.document, document, "application/json")
+        return ObjectRef(
+            relpath="job.json",
+            sha256=hashlib.sha256(document).hexdigest(),
+            size=len(document),
+            key=self.document,
+            url=self._url("GET", self.document),
         )
 
     def serve(self) -> None:
         """Answer the worker's output list once: a presigned PUT per missing object."""
-        if self.granted:
+        if self.granted or self.options.volume:
             return
         data = self.store.get_json(self.outbox)
         if data is None:
@@ -405,8 +490,11 @@ class Mailbox:
         self.granted = True
 
     def close(self) -> None:
+        self.stop.set()
+        if self.beating is not None:
+            self.beating.join()
         with contextlib.suppress(Exception):
-            self.store.delete([self.outbox, self.grant])
+            self.store.delete([self.outbox, self.grant, self.alive, self.document])
 
 
 def _in_range(

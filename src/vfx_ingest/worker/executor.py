@@ -1,10 +1,10 @@
-"""Execute a job: the one function every backend ends in.
+"""Execute a job on a shot folder here: the one path every backend ends in.
 
-The local backend calls :func:`execute` in-process; remote workers (RunPod, Modal) call it
-on a scratch copy of the shot built from the job's objects (``job.remote``). It validates
-the job, skips stages whose cache key matches and whose outputs verify, runs the others
-with outputs staged and moved into place only when complete, and keeps ``shot.json``
-current after every step.
+The local backend calls :func:`vfx_ingest.worker.execute` in-process; remote workers
+(RunPod, Modal) call it on a scratch copy of the shot built from the job's objects
+(``job.remote``). It validates the job, skips stages whose cache key matches and whose
+outputs verify, runs the others with outputs staged and moved into place only when
+complete, and keeps ``shot.json`` current after every step.
 
 How a stage's work gets done is the runner's business: :class:`LocalRunner` runs the
 stage's code here; a remote backend passes a runner that sends the stage to a worker and
@@ -23,25 +23,24 @@ import shutil
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import ValidationError
 
-from . import atomic, cache, devices, redact
-from .digest import FileDigest, file_digest, tree_digest
-from .errors import BadInput, StageFailed, VfxIngestError
-from .job import ChunkResult, Event, Job, JobResult, ProgressEvent, StageEvent
-from .manifest import Manifest, StageRecord, utcnow
-from .shot import ShotFolder
-from .stages import get_stage
-from .stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
+from .. import atomic, cache, devices, redact
+from ..digest import FileDigest, file_digest, tree_digest
+from ..errors import BadInput, StageFailed, VfxIngestError
+from ..job import ChunkResult, EventFn, Job, JobResult, ProgressEvent, StageEvent
+from ..manifest import Manifest, StageRecord, utcnow
+from ..models.registry import Registry
+from ..models.runtime import ModelSettings, registry_for, resolve
+from ..shot import ShotFolder
+from ..stages import get_stage
+from ..stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
 
 log = logging.getLogger(__name__)
-
-EventFn = Callable[[Event], None]
 
 
 @dataclass
@@ -69,9 +68,15 @@ class LocalRunner:
     """Runs the stage's own code in this process, with the job's models from this
     machine's model store (its cache, or a mounted volume), found without network."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, models: ModelSettings | None = None) -> None:
         # Resolved before any work: a missing or altered model fails the job at once.
-        self.model_dirs = _model_dirs(job)
+        self.registry: Registry | None = None
+        self.model_dirs: dict[str, Path] = {}
+        if job.models:
+            if models is None:
+                raise BadInput("the job names models and this worker was given no model store")
+            self.registry = registry_for(models)
+            self.model_dirs = resolve(job.models, models)
 
     def device(self, job: Job, spec: StageSpec) -> str:
         return devices.resolve(job.device, spec.device)
@@ -81,38 +86,23 @@ class LocalRunner:
         if missing:
             raise BadInput(f"the job does not name {spec.name}'s model {', '.join(missing)}")
         ctx.models = {m: self.model_dirs[m] for m in spec.selected_models(params)}
+        ctx.model_registry = self.registry
         return Ran(spec.run(ctx, params), device=devices.describe(ctx.device))
 
 
-def _model_dirs(job: Job) -> dict[str, Path]:
-    """Local folders of the job's models, found with no network (BadInput if one is not
-    here, or is not the content the run was planned with)."""
-    if not job.models:
-        return {}
-    from .config import load_settings
-    from .models.runtime import resolve
-
-    return resolve(job.models, load_settings())
-
-
-def execute(
+def execute_shot(
     job: Job,
-    on_event: EventFn | None = None,
-    cancel: threading.Event | None = None,
+    emit: EventFn,
+    cancel: threading.Event,
     runner: StageRunner | None = None,
+    models: ModelSettings | None = None,
 ) -> JobResult:
-    """Run ``job``'s stages in order; stop at the first failure. Never raises for a stage
-    failure (the result says so); raises BadInput for a job that cannot start, and
-    re-raises Ctrl-C after recording it."""
-    emit = on_event or (lambda event: None)
-    cancel = cancel or threading.Event()
-    if job.remote is not None:
-        from .remote.worker_io import execute_remote
-
-        return execute_remote(job, emit, cancel)
+    """Run ``job``'s stages in order on its local shot folder (see :func:`..execute`)."""
     if job.shot is None:
         raise BadInput("the job names neither a shot folder nor remote inputs")
-    return _execute_in(ShotFolder(Path(job.shot)), job, emit, cancel, runner or LocalRunner(job))
+    return _execute_in(
+        ShotFolder(Path(job.shot)), job, emit, cancel, runner or LocalRunner(job, models)
+    )
 
 
 def _execute_in(

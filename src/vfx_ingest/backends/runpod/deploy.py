@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .. import __version__
-from ..config import Settings
-from ..errors import BadInput, VfxIngestError
-from ..wheel import build_wheel
+from ... import __version__
+from ...config import Settings
+from ...errors import BadInput, VfxIngestError
+from ...wheel import build_wheel
 
 ModelsMode = Literal["bake", "volume"]
 
@@ -48,7 +48,7 @@ WORKDIR {home}
 COPY {wheel} /tmp/{wheel}
 RUN pip install "/tmp/{wheel}[runpod,s3,camera]" && rm /tmp/{wheel}
 {models}
-CMD ["python", "-u", "-m", "vfx_ingest.runpod_serverless.handler"]
+CMD ["python", "-u", "-m", "vfx_ingest.backends.runpod.handler"]
 """
 
 
@@ -80,8 +80,8 @@ class Deployment(BaseModel):
 def models_to_bake(settings: Settings) -> tuple[Path | None, list[BakedModel]]:
     """``models.lock`` and the models it pins, located in this machine's model store.
     BadInput names the ones missing or altered, with the command that fetches them."""
-    from ..models.lock import default_lock_path, read_lock
-    from ..models.runtime import registry_for, store_for, sync_hint
+    from ...models.lock import default_lock_path, read_lock
+    from ...models.runtime import registry_for, store_for, sync_hint
 
     lock_path = default_lock_path()
     lock = read_lock(lock_path)
@@ -117,7 +117,7 @@ def write_context(
     folder: Path, settings: Settings, *, models: ModelsMode, base_image: str = DEFAULT_BASE_IMAGE
 ) -> BuildContext:
     """Write the worker image's build context into ``folder`` (replacing what was there)."""
-    from ..models.lock import default_lock_path
+    from ...models.lock import default_lock_path
 
     if models == "bake":
         lock, bake = models_to_bake(settings)
@@ -190,9 +190,30 @@ def run_docker(commands: list[list[str]]) -> None:
             )
 
 
+def gpu_selection(catalog: list[dict[str, Any]], wanted: list[str]) -> dict[str, Any]:
+    """RunPod v2 endpoints choose GPUs by pool: the pools of the wanted GPU types (ids or
+    names from ``/v2/catalog/gpus``), less the other types in those pools."""
+    by_name = {g["id"]: g for g in catalog} | {g["name"]: g for g in catalog}
+    unknown = [name for name in wanted if name not in by_name or not by_name[name].get("pool")]
+    if unknown:
+        raise BadInput(
+            f"RunPod's GPU catalog has no serverless pool for {', '.join(unknown)}",
+            fix="Set runpod.gpu_types to ids from `vfx-ingest cost --refresh` "
+            "(e.g. NVIDIA GeForce RTX 4090)",
+        )
+    chosen = {by_name[name]["id"] for name in wanted}
+    pools = sorted({by_name[name]["pool"] for name in wanted})
+    excluded = sorted(g["id"] for g in catalog if g.get("pool") in pools and g["id"] not in chosen)
+    selection: dict[str, Any] = {"pools": pools, "count": 1}
+    if excluded:
+        selection["excludedTypes"] = excluded
+    return selection
+
+
 def upsert(settings: Settings, image: str, models: ModelsMode) -> Deployment:
-    """Create or update the template and the endpoint; return their ids."""
-    from .api import ControlPlane
+    """Create the template and the endpoint, or update them when they exist: found by
+    ``runpod.endpoint_id`` or by name, so a second deploy never makes a duplicate."""
+    from .api import ControlPlane, EndpointClient
 
     rp = settings.runpod
     if models == "volume" and not rp.network_volume_id:
@@ -203,49 +224,45 @@ def upsert(settings: Settings, image: str, models: ModelsMode) -> Deployment:
     key = rp.api_key.get_secret_value() if rp.api_key else None
     control = ControlPlane(rp.rest_url, key)
     template_name = f"{rp.name}-worker"
-    template_body: dict[str, Any] = {
-        "name": template_name,
-        "imageName": image,
-        "isServerless": True,
-        "containerDiskInGb": 30,
-        "env": {"VFX_INGEST_VOLUME_DIR": VOLUME_MOUNT},
+    container: dict[str, Any] = {
+        "image": image,
+        "disk": 30,
+        "env": {
+            "VFX_INGEST_VOLUME_DIR": VOLUME_MOUNT,
+            "VFX_INGEST_RUNPOD__CANCEL_GRACE_S": f"{rp.cancel_grace_s:g}",
+        },
     }
     existing = next((t for t in control.templates() if t.get("name") == template_name), None)
     if existing is None:
-        template = control.create_template(template_body)
+        template = control.create_template({"name": template_name, "serverless": True, **container})
     else:
-        update = {k: v for k, v in template_body.items() if k != "isServerless"}
-        template = control.update_template(existing["id"], update)
+        template = control.update_template(existing["id"], container)
     endpoint_body: dict[str, Any] = {
         "name": rp.name,
         "templateId": template["id"],
-        "computeType": "GPU",
-        "gpuTypeIds": rp.gpu_types,
-        "gpuCount": 1,
-        "workersMin": 0,
-        "workersMax": rp.workers_max,
-        "idleTimeout": rp.idle_timeout_s,
-        "executionTimeoutMs": rp.execution_timeout_s * 1000,
-        "scalerType": "QUEUE_DELAY",
-        "scalerValue": 4,
-        "flashboot": True,
+        "gpu": gpu_selection(control.gpus(), rp.gpu_types),
+        "workers": {"min": 0, "max": rp.workers_max, "idleTimeout": rp.idle_timeout_s},
+        "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+        "timeout": int(rp.execution_timeout_s * 1000),
+        "flashboot": "FLASHBOOT",
     }
     if rp.network_volume_id:
-        endpoint_body["networkVolumeId"] = rp.network_volume_id
+        endpoint_body["networkVolumes"] = [rp.network_volume_id]
     current = control.endpoint(rp.endpoint_id) if rp.endpoint_id else None
     if current is None:
-        endpoint = control.create_endpoint(endpoint_body)
-        created = True
+        current = next((e for e in control.endpoints() if e.get("name") == rp.name), None)
+    if current is None:
+        endpoint = control.create_endpoint({**endpoint_body, "type": "QUEUE"})
     else:
         endpoint = control.update_endpoint(current["id"], endpoint_body)
-        created = False
-    from .api import EndpointClient
-
     queue = EndpointClient(rp.api_url, endpoint["id"], key, attempts=3)
     try:
         health = queue.health()
     except VfxIngestError:
         health = None  # reported by the command; the endpoint exists all the same
     return Deployment(
-        template_id=template["id"], endpoint_id=endpoint["id"], created=created, health=health
+        template_id=template["id"],
+        endpoint_id=endpoint["id"],
+        created=current is None,
+        health=health,
     )

@@ -17,13 +17,17 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from ..config import Settings
-from ..errors import BadInput
-from ..job import Job, JobResult
-from ..worker import EventFn, execute
+from ...config import Settings
+from ...errors import BadInput
+from ...job import Job, JobResult
+from ...worker import EventFn, execute
 
 if TYPE_CHECKING:
-    from ..cost.meter import CostMeter
+    from ...cost.meter import CostMeter
+
+
+# Job documents above this go to the bucket; /run bodies are limited to 10 MB on RunPod.
+INLINE_LIMIT = 1024 * 1024
 
 
 class RunpodServerlessBackend:
@@ -39,8 +43,8 @@ class RunpodServerlessBackend:
                 fix="Run `vfx-ingest deploy runpod-serverless` (it saves runpod.endpoint_id) "
                 "or set VFX_INGEST_RUNPOD__ENDPOINT_ID",
             )
-        from ..runpod_serverless.api import EndpointClient
-        from ..storage import Store
+        from ...storage import Store
+        from .api import EndpointClient
 
         self.settings = settings
         self.store = Store(settings.s3)
@@ -57,9 +61,9 @@ class RunpodServerlessBackend:
         cancel: threading.Event,
         meter: CostMeter | None = None,
     ) -> JobResult:
-        from ..remote.client import RemoteOptions, RemoteRunner
-        from ..runpod_serverless.api import RunpodTransport
-        from ..storage import uses_volume
+        from ...storage import uses_volume
+        from ..remote import RemoteOptions, RemoteRunner
+        from .api import RunpodTransport
 
         rp, s3 = self.settings.runpod, self.settings.s3
         if meter is not None:
@@ -79,8 +83,17 @@ class RunpodServerlessBackend:
             url_ttl_s=s3.url_ttl_s,
             info={"backend": self.name, "endpoint": rp.endpoint_id},
             on_billed=meter.tick if meter is not None else None,
+            inline_limit=INLINE_LIMIT,
+            client_timeout_s=rp.client_timeout_s,
         )
-        runner = RemoteRunner(job, RunpodTransport(self.client), self.store, on_event, options)
+        # RunPod stops a job past executionTimeout and drops one still queued after ttl
+        # (queue time included): neither outlives what the client waits for.
+        policy = {
+            "executionTimeout": int(rp.execution_timeout_s * 1000),
+            "ttl": int(max(rp.job_timeout_s, rp.execution_timeout_s) * 1000),
+        }
+        transport = RunpodTransport(self.client, policy)
+        runner = RemoteRunner(job, transport, self.store, on_event, options)
         try:
             return execute(job, on_event, cancel, runner=runner)
         finally:
@@ -88,8 +101,8 @@ class RunpodServerlessBackend:
 
     def _dearest_rate(self) -> tuple[float, str | None]:
         """USD per second of the dearest GPU type the endpoint may get, and its price id."""
-        from ..cost.catalog import load_catalog
-        from ..cost.estimate import billed_rate
+        from ...cost.catalog import load_catalog
+        from ...cost.estimate import billed_rate
 
         catalog = load_catalog()
         offer = self.settings.cost.runpod_serverless_offer

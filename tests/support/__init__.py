@@ -1,0 +1,1 @@
+"""Test-only material shared by tests, benchmarks and examples (never in the wheel)."""
