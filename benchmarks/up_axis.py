@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 def up_errors(root: Path, seed: int, run: int) -> tuple[float, float, str]:
     from vfx_ingest.camera.accuracy import align
     from vfx_ingest.camera.cameras_json import CamerasDoc
+
     from support.synthetic import Intrinsics, camera_path, clip_scene, encode_mp4, render_frames
 
     k = Intrinsics.from_focal(320, 180, 28.0, 36.0)
