@@ -56,7 +56,11 @@ def _environ(ctx: StageContext, params: StageParams) -> StageResult:
     # Names only, and the values that are paths (no secret reaches a shot folder).
     seen = {
         "names": sorted(os.environ),
-        "paths": {k: v for k, v in os.environ.items() if k in ("HOME", "VFX_INGEST_MODELS_DIR")},
+        "paths": {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("HOME", "VFX_INGEST_MODELS_DIR", "XDG_CONFIG_HOME", "VFX_INGEST_CONFIG")
+        },
     }
     ctx.write_bytes("environ", "environ.json", json.dumps(seen).encode())
     return StageResult(stats={})
