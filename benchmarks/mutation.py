@@ -41,20 +41,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "vfx_ingest"
 
-# Module group -> (source files under src/vfx_ingest, the tests that cover them: files or
-# node ids, fast ones only; the #19 tests first, so that ``-x`` stops early).
+# Module group -> (source files under src/vfx_ingest, the tests that cover them: node ids
+# of fast tests, the #19 test files first so that ``-x`` stops early).
 F, M = "tests/test_core_faults.py", "tests/test_core_mutants.py"
+LIB, INGEST = "tests/test_library.py::test_", "tests/test_ingest.py::test_"
 DEPTH_STITCH = "tests/test_depth_stage.py::test_stitch_"
 EXPORTS = "tests/test_camera_exports.py::test_"
 MODULES: dict[str, tuple[list[str], list[str]]] = {
-    "cache": (["cache.py"], [F, M, "tests/test_ingest.py", "tests/test_models_runs.py"]),
+    "cache": (["cache.py"], [F, M, INGEST + "second_run_is_cached_and_force_reruns",
+        INGEST + "changed_option_or_damaged_output_reruns",
+        INGEST + "status_shows_records_and_marks_stale_outputs",
+        "tests/test_models_runs.py::test_other_weights_change_the_cache_key_and_rerun_the_stage"]),
     "manifest": (["manifest.py"], [M, "tests/test_library.py", "tests/test_ingest.py",
                                    "tests/test_resume.py"]),
-    "atomic": (["atomic.py"], [F, M, "tests/test_library.py", "tests/test_resume.py"]),
+    "atomic": (["atomic.py"], [F, M, LIB + "atomic_write_leaves_old_or_new",
+                               LIB + "swap_dir_replaces_a_folder"]),
     "paths": (["paths.py"], [M, "tests/test_remote_worker.py"]),
-    "digest": (["digest.py"], [M, "tests/test_library.py", "tests/test_remote_worker.py"]),
+    "digest": (["digest.py"], [M, LIB + "digest_reuse_and_verification",
+        "tests/test_remote_worker.py::test_an_input_that_does_not_match_its_digest_is_refused",
+        INGEST + "changed_option_or_damaged_output_reruns"]),
     "redact": (["redact.py"], [F, M, "tests/test_secrets.py"]),
-    "frames": (["frames.py"], [M, "tests/test_library.py", "tests/test_ingest.py"]),
+    "frames": (["frames.py"], [M, LIB + "timecode_round_trip", LIB + "frame_number_reference",
+        LIB + "frame_names_and_sets", LIB + "seconds_reference_rounds_to_the_nearest_frame",
+        INGEST + "frame_selection_keeps_source_numbering",
+        INGEST + "timecode_is_mapped_per_frame"]),
     "job": (["job.py"], [M, "tests/test_library.py", "tests/test_remote_worker.py"]),
     "depth-windows": (["depth/windows.py"], [M, "tests/test_depth_windows.py"]),
     "depth-align-stitch": (["depth/align.py", "depth/stitch.py"], [

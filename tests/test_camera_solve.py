@@ -46,12 +46,16 @@ def test_the_world_is_y_up_from_the_ground_plane(solved_shot):
     assert doc.world.up == [0, 1, 0] and doc.world.units == "solver units"
     assert doc.solve is not None and doc.solve.up.startswith("ground plane")
     # The truth's up is +Y too: after aligning the worlds, our +Y must land on theirs.
+    # The same clip solved again lands elsewhere (the solver's threads change its sparse
+    # points, and the ground plane with them): benchmarks/up_axis.py measured 0.1-2.2
+    # degrees over 8 scenes and 5 re-solves of this one, and a loaded CI run gave 4.8
+    # once; 6 degrees keeps that spread and stays well under the 10 degrees by which the
+    # cameras' own mean up misses (what the solve would give without the ground plane).
     sim = align(doc.c2w(), solved_shot.truth.c2w)
     up = sim.rotation.matrix() @ np.array([0.0, 1.0, 0.0])
-    assert np.degrees(np.arccos(up[1])) < 3.0
-    # ...where the cameras' own mean up (they look down at the set) is well off it.
+    assert np.degrees(np.arccos(up[1])) < 6.0
     camera_up = -solved_shot.truth.c2w[:, :3, 1].mean(axis=0)
-    assert np.degrees(np.arccos(camera_up[1] / np.linalg.norm(camera_up))) > 6.0
+    assert np.degrees(np.arccos(camera_up[1] / np.linalg.norm(camera_up))) > 9.0
     # The origin is on the ground below the first camera: its height is its y.
     first = doc.c2w()[0, :3, 3]
     assert abs(first[0]) < 1e-9 and abs(first[2]) < 1e-9 and first[1] > 0
