@@ -5,11 +5,21 @@ reason each is equivalent). Each says which fault it catches."""
 from __future__ import annotations
 
 import json
+import os
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
+from vfx_ingest import atomic
+from vfx_ingest.digest import (
+    FileDigest,
+    file_digest,
+    json_digest,
+    sha256_bytes,
+    tree_digest,
+    verify,
+)
 from vfx_ingest.errors import BadInput
 from vfx_ingest.job import object_key
 from vfx_ingest.manifest import FrameInfo, FrameMap, SourceProbe
@@ -49,3 +59,95 @@ def test_a_probe_recorded_without_the_newer_fields_reads_as_constant_rate() -> N
         duration=0.125,
     )  # fmt: skip
     assert probe.variable_frame_rate is False and probe.rotation == 0
+
+
+# --- atomic -----------------------------------------------------------------------------
+
+
+def test_a_killed_writers_temp_file_is_found_and_removed(tmp_path: Path) -> None:
+    final = tmp_path / "depth" / "depth.1001.exr"
+    final.parent.mkdir()
+    (tmp_path / "keep.txt").write_text("not ours")
+    with atomic.target(final) as tmp:
+        # Where a writer that is killed now leaves its bytes: next to the final name,
+        # hidden, marked, with the real suffix last (OpenEXR and USD choose by it).
+        assert tmp.parent == final.parent and tmp.name.startswith(".")
+        assert atomic.TEMP_MARK in tmp.name and tmp.suffix == ".exr"
+        tmp.write_bytes(b"half")
+        assert atomic.remove_leftovers(tmp_path) == 1
+        assert not tmp.exists()
+        tmp.write_bytes(b"whole")  # (the writer goes on, for the context to finish)
+    assert final.read_bytes() == b"whole"
+    assert sorted(p.name for p in final.parent.iterdir()) == ["depth.1001.exr"]
+    assert (tmp_path / "keep.txt").exists() and atomic.remove_leftovers(tmp_path) == 0
+
+
+def test_a_write_that_fails_keeps_the_old_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "t").mkdir()
+    path = tmp_path / "t" / "shot.json"
+    atomic.write_text(path, "old")
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    atomic.write_text(path, "new", fsync=True)
+    assert path.read_text() == "new" and len(synced) == 1  # the manifest is made durable
+
+    def full_disk(fd: int) -> None:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="no space"):
+        atomic.write_text(path, "newer", fsync=True)
+    assert path.read_text() == "new" and [p.name for p in path.parent.iterdir()] == ["shot.json"]
+
+
+def test_a_writer_that_cannot_open_its_temp_file_reports_its_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Refused(Exception):
+        pass
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise Refused
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(Refused):  # not a FileNotFoundError from cleaning up after it
+        atomic.write_bytes(tmp_path / "a.bin", b"x")
+
+
+# --- digest -----------------------------------------------------------------------------
+
+
+def test_a_known_digest_is_reused_only_while_the_file_is_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "plate.1001.png"
+    path.write_bytes(b"first")
+    known = file_digest(path)
+    assert file_digest(path, known) is known
+    path.write_bytes(b"second, longer")
+    assert file_digest(path, known).sha256 == sha256_bytes(b"second, longer")
+    path.unlink()
+    assert not known.matches_stat(path) and not verify(path, known)
+    with pytest.raises(FileNotFoundError):
+        file_digest(path, known)
+
+
+def test_full_verification_reads_the_bytes(tmp_path: Path) -> None:
+    """A change that keeps the size and the mtime passes the quick check, not the full."""
+    path = tmp_path / "depth.1001.exr"
+    path.write_bytes(b"aaaa")
+    known = file_digest(path)
+    path.write_bytes(b"bbbb")
+    os.utime(path, ns=(known.mtime_ns, known.mtime_ns))
+    assert verify(path, known) and not verify(path, known, full=True)
+
+
+def test_tree_and_json_digests_ignore_order_and_see_every_name_and_content() -> None:
+    a, b = (
+        FileDigest(sha256="a" * 64, size=1, mtime_ns=1),
+        FileDigest(sha256="b" * 64, size=1, mtime_ns=1),
+    )
+    tree = tree_digest({"x": a, "y": b})
+    assert tree_digest({"y": b, "x": a}) == tree
+    assert tree_digest({"x": a, "z": b}) != tree and tree_digest({"x": a, "y": a}) != tree
+    assert json_digest({"a": 1, "b": [2]}) == json_digest({"b": [2], "a": 1})
