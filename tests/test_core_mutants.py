@@ -4,6 +4,7 @@ reason each is equivalent). Each says which fault it catches."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from fractions import Fraction
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vfx_ingest import atomic
+from vfx_ingest import atomic, cache
 from vfx_ingest.digest import (
     FileDigest,
     file_digest,
@@ -22,8 +23,9 @@ from vfx_ingest.digest import (
 )
 from vfx_ingest.errors import BadInput
 from vfx_ingest.job import object_key
-from vfx_ingest.manifest import FrameInfo, FrameMap, SourceProbe
+from vfx_ingest.manifest import FrameInfo, FrameMap, Manifest, SourceProbe, StageRecord
 from vfx_ingest.paths import safe_join
+from vfx_ingest.stages import REGISTRY
 
 
 def test_object_keys_follow_the_documented_layout() -> None:
@@ -151,3 +153,50 @@ def test_tree_and_json_digests_ignore_order_and_see_every_name_and_content() -> 
     assert tree_digest({"y": b, "x": a}) == tree
     assert tree_digest({"x": a, "z": b}) != tree and tree_digest({"x": a, "y": a}) != tree
     assert json_digest({"a": 1, "b": [2]}) == json_digest({"b": [2], "a": 1})
+
+
+# --- cache ------------------------------------------------------------------------------
+
+
+def done(stage: str, output_digest: str) -> StageRecord:
+    return StageRecord(
+        stage=stage, version="1", status="done", params={}, cache_key="k", inputs={},
+        output_digest=output_digest,
+    )  # fmt: skip
+
+
+def test_the_cache_key_covers_stage_version_params_inputs_and_models() -> None:
+    spec, params = REGISTRY["ingest"], REGISTRY["ingest"].params()
+    key = cache.cache_key(spec, params, {"source": "s"}, {"m": "d"})
+    changed = [
+        cache.cache_key(dataclasses.replace(spec, name="other"), params, {"source": "s"}, {}),
+        cache.cache_key(
+            dataclasses.replace(spec, version="2"), params, {"source": "s"}, {"m": "d"}
+        ),
+        cache.cache_key(spec, spec.params(first_frame=1), {"source": "s"}, {"m": "d"}),
+        cache.cache_key(spec, params, {"source": "t"}, {"m": "d"}),
+        cache.cache_key(spec, params, {"source": "s"}, {"m": "e"}),
+    ]
+    assert key not in changed and len(set(changed)) == len(changed)
+
+
+def test_a_stage_keys_on_what_it_needs_and_the_optional_passes_the_shot_has(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from remote_stages import FRAMES
+
+    monkeypatch.setitem(REGISTRY, "frames", FRAMES)  # makes "marks"
+    spec = dataclasses.replace(FRAMES, name="reader", produces=("read",), uses=("marks",))
+    shot = Manifest(tool_version="test", stages={"ingest": done("ingest", "p")})
+    assert cache.input_digests(spec, shot) == {"plate": "p"}
+    shot.stages["frames"] = done("frames", "m")
+    assert cache.input_digests(spec, shot) == {"plate": "p", "marks": "m"}
+    record = done("reader", "r").model_copy(update={"inputs": {"plate": "p", "marks": "m"}})
+    assert cache.staleness(spec, record, shot, tmp_path) == "outputs missing or modified"
+    shot.stages["ingest"] = done("ingest", "p2")
+    assert cache.staleness(spec, record, shot, tmp_path) == "inputs changed"
+    del shot.stages["ingest"]
+    assert cache.input_digests(spec, shot) is None
+    assert cache.staleness(spec, record, shot, tmp_path) == "inputs changed"
+    with pytest.raises(BadInput, match="reader needs plate, which the shot does not have"):
+        cache.stage_key(spec, spec.params(), shot, [], tmp_path)
