@@ -15,6 +15,20 @@ log = logging.getLogger(__name__)
 MAX_RETRY_AFTER_S = 60.0
 
 
+def retry_after(value: str | None) -> float | None:
+    """A Retry-After header in seconds (it holds seconds or an HTTP date), None if absent."""
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
 def attempts(transient: Callable[[BaseException], bool], tries: int = 5):
     """``for attempt in attempts(...): with attempt: ...`` retries what ``transient``
     accepts, waiting about 0.5, 1, 2, 4, 8 s (plus jitter), or longer when the error

@@ -58,6 +58,8 @@ def fetch_url(source: UrlSource, request: FetchRequest) -> str:
 def _attempt(client: httpx.Client, url: str, request: FetchRequest) -> str:
     import httpx
 
+    from .. import retry
+
     request.check_cancelled()
     partial = request.partial
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,8 @@ def _attempt(client: httpx.Client, url: str, request: FetchRequest) -> str:
                 partial.unlink()
                 raise _Retryable("HTTP 416 for the partial file; restarting")
             if response.status_code >= 500 or response.status_code == 429:
-                raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
+                asked = retry.retry_after(response.headers.get("Retry-After"))
+                raise _Retryable(f"HTTP {response.status_code}", asked)
             if response.status_code >= 400:
                 raise SourceFailed(
                     f"{request.model}/{request.path}: HTTP {response.status_code} "
@@ -103,20 +106,6 @@ def _attempt(client: httpx.Client, url: str, request: FetchRequest) -> str:
             return hasher.hexdigest()
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
         raise _Retryable(type(exc).__name__.replace("Error", " error").lower()) from exc
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds: a number of seconds or an HTTP date."""
-    from datetime import UTC, datetime
-    from email.utils import parsedate_to_datetime
-
-    value = response.headers.get("Retry-After", "").strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
 
 
 def _range_start(response: httpx.Response) -> int | None:
