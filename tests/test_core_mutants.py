@@ -22,6 +22,7 @@ from vfx_ingest.digest import (
     verify,
 )
 from vfx_ingest.errors import BadInput
+from vfx_ingest.frames import frame_set, parse_frame_ref, resolve_frame_ref, timecode_at
 from vfx_ingest.job import object_key
 from vfx_ingest.manifest import FrameInfo, FrameMap, Manifest, SourceProbe, StageRecord
 from vfx_ingest.paths import safe_join
@@ -200,3 +201,36 @@ def test_a_stage_keys_on_what_it_needs_and_the_optional_passes_the_shot_has(
     assert cache.staleness(spec, record, shot, tmp_path) == "inputs changed"
     with pytest.raises(BadInput, match="reader needs plate, which the shot does not have"):
         cache.stage_key(spec, spec.params(), shot, [], tmp_path)
+
+
+# --- frames and timecode ----------------------------------------------------------------
+
+
+def test_frame_sets_are_sorted_and_without_repeats() -> None:
+    assert frame_set([1003, 1001, 1002, 1001]) == "1001-1003"
+
+
+@pytest.mark.parametrize("text", ["ten", "1:2", "4.5", "s", ""])
+def test_a_frame_reference_that_is_none_of_the_three_forms_is_bad_input(text: str) -> None:
+    with pytest.raises(BadInput, match="cannot read frame reference"):
+        parse_frame_ref(text)
+    with pytest.raises(BadInput, match="cannot read frame reference"):
+        resolve_frame_ref(text, fps=Fraction(24), first_frame=1001, start_timecode=None)
+
+
+def test_timecode_references_wrap_at_midnight_and_count_drop_frames() -> None:
+    ntsc = Fraction(30000, 1001)
+
+    def index(ref: str, fps: Fraction, start: str | None) -> int:
+        return resolve_frame_ref(ref, fps=fps, first_frame=1001, start_timecode=start)
+
+    assert index("00:00:00:12", Fraction(24), "23:59:59:00") == 36  # past midnight
+    assert index("00:00:00;00", ntsc, "23:59:59;29") == 1
+    # Drop-frame: 00:01:00;00 and ;01 do not exist, so a minute in is frame 1798 + 2.
+    assert index("00:01:00;02", ntsc, None) == 1800
+    assert timecode_at("00:00:59;29", 1, ntsc) == "00:01:00;02"
+
+
+def test_a_start_timecode_that_cannot_be_read_is_bad_input() -> None:
+    with pytest.raises(BadInput, match="invalid timecode '00:00:01:00' at 24 fps"):
+        resolve_frame_ref("00:00:01:00", fps=Fraction(24), first_frame=1001, start_timecode="x")
