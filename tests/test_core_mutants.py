@@ -5,14 +5,16 @@ reason each is equivalent). Each says which fault it catches."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import logging
 import os
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from vfx_ingest import atomic, cache
+from vfx_ingest import atomic, cache, redact
 from vfx_ingest.digest import (
     FileDigest,
     file_digest,
@@ -234,3 +236,40 @@ def test_timecode_references_wrap_at_midnight_and_count_drop_frames() -> None:
 def test_a_start_timecode_that_cannot_be_read_is_bad_input() -> None:
     with pytest.raises(BadInput, match="invalid timecode '00:00:01:00' at 24 fps"):
         resolve_frame_ref("00:00:01:00", fps=Fraction(24), first_frame=1001, start_timecode="x")
+
+
+# --- redaction --------------------------------------------------------------------------
+
+
+def test_secrets_from_six_characters_are_masked_longest_first() -> None:
+    for value in ("abcde", "", None):
+        redact.register_secret(value)  # too short to mask, or nothing
+    redact.register_secret("s3cr3t")
+    redact.register_secret("s3cr3t-and-more")
+    assert redact.text("abcde s3cr3t s3cr3t-and-more") == "abcde *** ***"
+
+
+def test_exceptions_in_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    redact.install()
+    factory = logging.getLogRecordFactory()
+    redact.install()
+    assert logging.getLogRecordFactory() is factory  # installed once
+    caplog.set_level(logging.INFO)
+    try:
+        raise RuntimeError("GET https://b.s3.example/k?X-Amz-Signature=feedc0ffee failed")
+    except RuntimeError:
+        logging.getLogger("some.library").exception("download failed")
+    assert "feedc0ffee" not in caplog.text and "https://b.s3.example/k?***" in caplog.text
+
+
+def test_a_redacting_stream_flushes_what_it_wraps() -> None:
+    class Inner(io.StringIO):
+        flushed = 0
+
+        def flush(self) -> None:
+            self.flushed += 1
+
+    inner = Inner()
+    stream = redact.RedactingStream(inner)
+    stream.flush()
+    assert inner.flushed == 1
