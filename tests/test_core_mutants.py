@@ -12,9 +12,16 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from vfx_ingest import atomic, cache, redact
+from vfx_ingest.camera.axes import Y_UP_TO_Z_UP, euler_zxy, rotation_zxy
+from vfx_ingest.depth.align import IDENTITY, fit_scale_shift
+from vfx_ingest.depth.exr import write_depth
+from vfx_ingest.depth.stitch import find_chunks
+from vfx_ingest.depth.windows import WINDOW, WindowAligner, covering_windows, window_inputs
 from vfx_ingest.digest import (
     FileDigest,
     file_digest,
@@ -23,7 +30,7 @@ from vfx_ingest.digest import (
     tree_digest,
     verify,
 )
-from vfx_ingest.errors import BadInput
+from vfx_ingest.errors import BadInput, StageFailed
 from vfx_ingest.frames import frame_set, parse_frame_ref, resolve_frame_ref, timecode_at
 from vfx_ingest.job import object_key
 from vfx_ingest.manifest import FrameInfo, FrameMap, Manifest, SourceProbe, StageRecord
@@ -273,3 +280,69 @@ def test_a_redacting_stream_flushes_what_it_wraps() -> None:
     stream = redact.RedactingStream(inner)
     stream.flush()
     assert inner.flushed == 1
+
+
+# --- depth windows, alignment, stitching ------------------------------------------------
+
+
+def test_window_cover_and_inputs_at_their_edges() -> None:
+    # Window 0 reaches clip frames 0-31, window 1 frames 24-53 (its keyframes 0 and 12
+    # are inputs only).
+    assert covering_windows(100, 0, 0) == range(1)
+    assert covering_windows(100, 31, 31) == range(2)  # the last frame window 0 reaches
+    assert window_inputs(100, [0]) == list(range(32))
+    assert window_inputs(100, [1]) == [0, 12, *range(24, 54)]
+    with pytest.raises(ValueError, match="frames 0-10 outside a clip of 10"):
+        WindowAligner(10, first=0, last=10)
+
+
+def test_an_aligner_restored_from_its_state_goes_on_with_the_same_anchors() -> None:
+    gen = torch.Generator().manual_seed(5)
+    aligner = WindowAligner(60)
+    list(aligner.push(torch.rand(WINDOW, 3, 4, generator=gen)))
+    state = aligner.state()
+    assert len(state["anchors"]) == 2  # the clip's first frame and the next window's anchor
+    restored = WindowAligner(60)
+    restored.restore(state)
+    second = torch.rand(WINDOW, 3, 4, generator=gen)
+    ours = [f.depth for f in restored.push(second.clone())]
+    theirs = [f.depth for f in aligner.push(second.clone())]
+    assert len(ours) == len(theirs) > 0
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+
+
+def test_scale_shift_fits_of_tiny_values_and_of_nearly_flat_predictions() -> None:
+    gen = torch.Generator().manual_seed(2)
+    tiny = torch.rand(2, 2, generator=gen, dtype=torch.float64) * 1e-7
+    fitted = fit_scale_shift([tiny], [tiny * 3.0 + 0.5])
+    assert fitted.scale == pytest.approx(3.0) and fitted.shift == pytest.approx(0.5)
+    flat = 1.0 + torch.rand(100, 100, generator=gen, dtype=torch.float64) * 1e-9
+    assert fit_scale_shift([flat], [torch.rand(100, 100, generator=gen)]) == IDENTITY
+    x = torch.tensor([-1.0, 2.0])
+    assert IDENTITY.apply(x) is x  # the identity leaves values as they are
+
+
+def test_a_chunk_ending_where_the_one_before_ends_lies_inside_it(tmp_path: Path) -> None:
+    def chunk(name: str, numbers: range) -> Path:
+        (tmp_path / name / "depth").mkdir(parents=True)
+        for n in numbers:
+            write_depth(tmp_path / name / "depth" / f"depth.{n:04d}.exr", np.ones((2, 2)), {})
+        return tmp_path / name
+
+    with pytest.raises(StageFailed, match="lies inside"):
+        find_chunks([chunk("a", range(1001, 1006)), chunk("b", range(1003, 1006))])
+
+
+# --- camera axes ------------------------------------------------------------------------
+
+
+def test_nerfstudio_worlds_are_z_up() -> None:
+    point = np.array([1.0, 2.0, 3.0, 1.0])  # x right, y up, z towards the viewer
+    np.testing.assert_array_equal(Y_UP_TO_Z_UP @ point, [1.0, -3.0, 2.0, 1.0])
+
+
+def test_zxy_angles_of_a_rotation_rounded_just_past_straight_up() -> None:
+    rotation = rotation_zxy(90.0, 30.0, 0.0)
+    rotation[1, 2] = -1.0000000000000002  # what float rounding makes of -sin(90 degrees)
+    (angles,) = euler_zxy(rotation[None])
+    assert np.isfinite(angles).all() and angles[0] == pytest.approx(90.0)
