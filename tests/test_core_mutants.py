@@ -32,7 +32,7 @@ from vfx_ingest.digest import (
 )
 from vfx_ingest.errors import BadInput, StageFailed
 from vfx_ingest.frames import frame_set, parse_frame_ref, resolve_frame_ref, timecode_at
-from vfx_ingest.job import object_key
+from vfx_ingest.job import Liveness, object_key
 from vfx_ingest.manifest import FrameInfo, FrameMap, Manifest, SourceProbe, StageRecord
 from vfx_ingest.paths import safe_join
 from vfx_ingest.stages import REGISTRY
@@ -346,3 +346,9 @@ def test_zxy_angles_of_a_rotation_rounded_just_past_straight_up() -> None:
     rotation[1, 2] = -1.0000000000000002  # what float rounding makes of -sin(90 degrees)
     (angles,) = euler_zxy(rotation[None])
     assert np.isfinite(angles).all() and angles[0] == pytest.approx(90.0)
+
+
+def test_a_client_heartbeat_timeout_may_be_under_a_second() -> None:
+    assert Liveness(timeout_s=0.5, key="heartbeat").timeout_s == 0.5
+    with pytest.raises(ValueError, match="greater than 0"):
+        Liveness(timeout_s=0, key="heartbeat")
