@@ -179,7 +179,9 @@ def test_the_cache_key_covers_stage_version_params_inputs_and_models() -> None:
     spec, params = REGISTRY["ingest"], REGISTRY["ingest"].params()
     key = cache.cache_key(spec, params, {"source": "s"}, {"m": "d"})
     changed = [
-        cache.cache_key(dataclasses.replace(spec, name="other"), params, {"source": "s"}, {}),
+        cache.cache_key(
+            dataclasses.replace(spec, name="other"), params, {"source": "s"}, {"m": "d"}
+        ),
         cache.cache_key(
             dataclasses.replace(spec, version="2"), params, {"source": "s"}, {"m": "d"}
         ),
