@@ -75,6 +75,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
                                                                "nerfstudio", "usd", "ply"))],
         [F, M, EXPORTS + "usd_aperture_offsets_carry_the_principal_point",
          EXPORTS + "nk_window_translate_carries_the_principal_point",
+         EXPORTS + "usd_timing_follows_a_clip_that_is_not_24_fps",
          EXPORTS + "transforms_json_lists_masks_and_depth_when_the_shot_has_them"],
     ),
 }  # fmt: skip

@@ -343,11 +343,13 @@ def test_nerfstudio_worlds_are_z_up() -> None:
     np.testing.assert_array_equal(Y_UP_TO_Z_UP @ point, [1.0, -3.0, 2.0, 1.0])
 
 
-def test_zxy_angles_of_a_rotation_rounded_just_past_straight_up() -> None:
-    rotation = rotation_zxy(90.0, 30.0, 0.0)
-    rotation[1, 2] = -1.0000000000000002  # what float rounding makes of -sin(90 degrees)
+@pytest.mark.parametrize("rx", [90.0, -90.0])
+def test_zxy_angles_of_a_rotation_rounded_just_past_straight_up_or_down(rx: float) -> None:
+    rotation = rotation_zxy(rx, 30.0, 0.0)
+    # What float rounding can make of -sin(+-90 degrees): just past -1 or 1.
+    rotation[1, 2] = -np.sign(rx) * 1.0000000000000002
     (angles,) = euler_zxy(rotation[None])
-    assert np.isfinite(angles).all() and angles[0] == pytest.approx(90.0)
+    assert np.isfinite(angles).all() and angles[0] == pytest.approx(rx)
 
 
 def test_a_client_heartbeat_timeout_may_be_under_a_second() -> None:
