@@ -391,7 +391,7 @@ def test_a_cpu_stage_is_priced_on_cpu_offers_and_hidden_offers_are_counted_once(
     clip = clips(frames=6)
     table = cli("cost", clip, "--stages", "ingest")
     assert table.exit_code == 0, table.stderr
-    lines = [line for line in table.stdout.splitlines() if "offers not shown" in line]
+    lines = [line for line in table.stdout.splitlines() if " not shown: " in line]
     assert len(lines) == 1, table.stdout
     shown = int(lines[0].split()[0])
     assert "run on a CPU only" in lines[0]

@@ -105,6 +105,35 @@ def test_deploy_builds_the_app_and_reports_its_functions(fake, cli):
     assert "Cpu.run_job" in human.stdout and "vfx-models" in human.stdout
 
 
+def test_storage_list_shows_the_app_the_models_and_the_shot_copies(
+    fake, tint, cli, clips, tmp_path
+):
+    """The `resources` hook of the Modal backend, through `storage list` (the registry)."""
+    empty = cli("storage", "list", "--backend", "modal", "--json")
+    assert empty.exit_code == 0, empty.stderr
+    assert empty.stdout == ""  # no volume yet: nothing in the cloud
+    clip, shot = ready_for_tint(cli, clips(frames=6), tmp_path / "shot")
+    assert cli("run", clip, "--shot", shot, "--stages", "tint", "--backend", "modal").exit_code == 0
+    rows = cli.json_lines(cli("storage", "list", "--json").stdout)
+    assert {r["backend"] for r in rows} == {"modal"}
+    by_kind: dict[str, list[dict]] = {}
+    for row in rows:
+        by_kind.setdefault(row["kind"], []).append(row)
+    (app,) = by_kind["app"]
+    assert app["name"] == "vfx-ingest" and app["status"].startswith("vfx-ingest ")
+    (models,) = by_kind["volume"]
+    assert models["name"] == "vfx-models" and "vda-base" in models["detail"]
+    assert models["size_bytes"] == sum(
+        f.stat().st_size for f in (fake.root / "vfx-models").rglob("*") if f.is_file()
+    )
+    (copy,) = by_kind["shot"]
+    folder = fake.root / "vfx-shots" / copy["name"]
+    assert copy["name"].startswith("shot-") and folder.is_dir()
+    assert copy["size_bytes"] == sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    table = cli("storage", "list")
+    assert table.exit_code == 0 and copy["name"] in table.stdout
+
+
 def test_run_on_modal_matches_a_local_run_and_a_rerun_starts_nothing(
     deployed, cli, clips, tmp_path
 ):

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -19,8 +20,17 @@ from vfx_ingest.backends.runpod import handler
 from vfx_ingest.backends.runpod.api import EndpointClient, RunpodTransport
 from vfx_ingest.backends.runpod.serve import RUN_LIMIT, LocalEndpoint
 from vfx_ingest.config import load_settings
-from vfx_ingest.job import Job, ObjectRef, RemoteIO, StageRequest, object_key
+from vfx_ingest.job import (
+    Job,
+    Liveness,
+    MailboxObject,
+    ObjectRef,
+    RemoteIO,
+    StageRequest,
+    object_key,
+)
 from vfx_ingest.storage import Store
+from vfx_ingest.worker.remote_io import VolumeObjects, Watchdog
 
 from conftest import REPO
 
@@ -125,3 +135,65 @@ def test_a_job_of_20000_input_frames_travels_by_reference(s3, tmp_path):
     assert set(sent) == {"action", "job_ref"} and sent["job_ref"]["size"] == len(inline)
     assert endpoint.jobs[handle].execution_timeout_s == 60
     assert s3.object_keys(MAILBOX) == []  # the document went with the mailbox
+
+
+def test_a_stored_job_is_checked_against_the_storage_endpoint_too(s3):
+    """`worker serve` reads a job sent by reference and refuses it when the stored document
+    names objects elsewhere, as for a job sent inline."""
+    store = Store(load_settings().s3)
+    options = RemoteOptions(inline_limit=0, url_ttl_s=600)  # every job by reference
+    seen: list[dict] = []
+
+    def capture(job, report, cancel):
+        seen.append(job["input"])
+        return {"ok": True}
+
+    with LocalEndpoint(handle=capture, storage_origins=[s3.url]) as endpoint:
+        client = EndpointClient(endpoint.url, "local", endpoint.api_key)
+        transport = RunpodTransport(client)
+        answers = {}
+        for name, url in (("on-storage", store.presign_get("k/a", 600)),
+                          ("elsewhere", "http://127.0.0.1:9/health")):  # fmt: skip
+            with Mailbox(store, name, options) as mailbox:
+                inputs = [ObjectRef(relpath="plate/a.png", sha256="0" * 64, size=1, key="k/a",
+                                    url=url)]  # fmt: skip
+                job = Job(job_id=name, stages=[StageRequest(name="ingest")],
+                          remote=RemoteIO(access=mailbox.access(), output_prefix="x/",
+                                          inputs=inputs))  # fmt: skip
+                runner = RemoteRunner(job, transport, store, lambda e: None, options)
+                handle = runner.submit(job, mailbox)
+                assert set(endpoint.jobs[handle].input) == {"action", "job_ref"}
+                wait_for(lambda h=handle: endpoint.jobs[h].returned.is_set(), timeout=30)
+                answers[name] = endpoint.jobs[handle].view()
+        client.http.close()
+    assert answers["on-storage"]["status"] == "COMPLETED"
+    (inline,) = seen  # the refused job never reached the handler
+    assert set(inline) == {"action", "job"} and inline["job"]["job_id"] == "on-storage"
+    assert answers["elsewhere"]["status"] == "FAILED"
+    assert "outside the storage endpoint (http://127.0.0.1:9)" in answers["elsewhere"]["error"]
+
+
+def test_a_silent_client_is_noticed_on_a_network_volume_too(tmp_path):
+    """With RunPod's S3 API the worker reads the heartbeat as a file on the volume and
+    removes the mailbox files itself."""
+    mount = tmp_path / "volume"
+    jobs = mount / "vfx-ingest/jobs/j1"
+    jobs.mkdir(parents=True)
+    (jobs / "alive.json").write_text('{"beat": 1}')
+    (jobs / "job.json").write_text("{}")
+    liveness = Liveness(
+        timeout_s=1.0,
+        key="vfx-ingest/jobs/j1/alive.json",
+        cleanup=[
+            MailboxObject(key=f"vfx-ingest/jobs/j1/{n}.json") for n in ("alive", "job", "outbox")
+        ],
+    )
+    cancel = threading.Event()
+    watchdog = Watchdog(liveness, VolumeObjects(mount), cancel)
+    for beat in range(2, 6):  # a live client: no cancel
+        time.sleep(0.1)
+        (jobs / "alive.json").write_text(f'{{"beat": {beat}}}')
+    assert not cancel.is_set()
+    assert cancel.wait(5), "a silent client was not noticed"
+    watchdog.close()
+    assert watchdog.abandoned and list(jobs.iterdir()) == []

@@ -49,6 +49,22 @@ def with_hook(hook: str) -> list[BackendSpec]:
     return [spec for spec in BACKENDS.values() if spec.has(hook)]
 
 
+def hook_of(name: str, hook: str, what: str) -> Any:
+    """Backend ``name``'s ``hook``; BadInput naming ``what`` it lacks and who has it."""
+    found = backend_spec(name).hook(hook)
+    if found is None:
+        have = ", ".join(spec.name for spec in with_hook(hook)) or "(none)"
+        raise BadInput(f"backend {name} has no {what}", fix=f"Use one of: {have}")
+    return found
+
+
+def hooks_of(name: str | None, hook: str, what: str) -> list[Any]:
+    """``hook`` of backend ``name``, or of every backend that has it when ``name`` is None."""
+    if name is None:
+        return [spec.hook(hook) for spec in with_hook(hook)]
+    return [hook_of(name, hook, what)]
+
+
 def settings_sections() -> dict[str, type[BaseModel]]:
     """Each backend settings section once (backends may share one, e.g. ``runpod``)."""
     sections: dict[str, type[BaseModel]] = {}

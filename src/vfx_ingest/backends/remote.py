@@ -149,75 +149,63 @@ class RemoteRunner:
         report: Callable[[int, int], None],
         stop: threading.Event,
     ) -> Ran:
-        job_id = uuid.uuid4().hex
-        with Mailbox(self.store, job_id, self.options) as mailbox:
-            return self._send(ctx, spec, params, manifest, frames, dest, report, stop, mailbox)
-
-    def _send(
-        self,
-        ctx: StageContext,
-        spec: StageSpec,
-        params: StageParams,
-        manifest: Manifest,
-        frames: tuple[int, int] | None,
-        dest: Path,
-        report: Callable[[int, int], None],
-        stop: threading.Event,
-        mailbox: Mailbox,
-    ) -> Ran:
-        io, sent = self._inputs(spec, manifest, ctx, frames, mailbox)
-        source = None
-        if io.source is not None and manifest.source is not None:
-            # The worker places the clip itself; our local path is none of its business.
-            source = manifest.source.model_copy(update={"path": io.source.relpath})
-        remote_job = Job(
-            job_id=mailbox.job_id,
-            source=source,
-            stages=[
-                StageRequest(name=spec.name, params=params.model_dump(mode="json"), frames=frames)
-            ],
-            models=self.job.models,
-            device=self.job.device,
-            backend=self.job.backend,
-            remote=io,
-        )
-        handle = self.submit(remote_job, mailbox)
-        state = self._follow(handle, spec, mailbox, report, stop, ctx.cancel_event)
-        try:
-            result = JobResult.model_validate(state.output)
-        except ValidationError as exc:
-            raise StageFailed(
-                f"the worker's answer is not a job result: {exc.errors()[0]['msg']}"
-            ) from exc
-        if result.status != "ok":
-            raise StageFailed(f"{spec.name} failed on the worker: {result.error}")
-        if frames is None:
-            record = next((r for r in result.records if r.stage == spec.name), None)
-            if record is None:
-                raise StageFailed(f"the worker returned no record for {spec.name}")
-            stats, device, wall = record.stats, record.device, record.wall_s
-            frame_map = result.frames if record.frames else None
-        else:
-            if not result.chunks:
-                raise StageFailed(f"the worker returned no chunk for {spec.name} {frames}")
-            chunk = result.chunks[0]
-            stats, device, wall, frame_map = chunk.stats, chunk.device, chunk.wall_s, None
-        received = self._download(spec, result.outputs, dest, ctx if frames is None else None)
-        remote = {
-            **self.options.info,
-            "job": handle,
-            "device": device,
-            "worker_wall_s": wall,
-            "queue_s": state.queue_s,
-            "execution_s": state.execution_s,
-            "uploaded_bytes": sent,
-            "downloaded_bytes": received,
-        }
-        return Ran(
-            StageResult(frames=frame_map, stats={**stats, "remote": remote}),
-            device=device,
-            wall_s=state.execution_s,
-        )
+        # The mailbox (and the heartbeat in it) lives until the outputs are home.
+        with Mailbox(self.store, uuid.uuid4().hex, self.options) as mailbox:
+            io, sent = self._inputs(spec, manifest, ctx, frames, mailbox)
+            source = None
+            if io.source is not None and manifest.source is not None:
+                # The worker places the clip itself; our local path is none of its business.
+                source = manifest.source.model_copy(update={"path": io.source.relpath})
+            remote_job = Job(
+                job_id=mailbox.job_id,
+                source=source,
+                stages=[
+                    StageRequest(
+                        name=spec.name, params=params.model_dump(mode="json"), frames=frames
+                    )
+                ],
+                models=self.job.models,
+                device=self.job.device,
+                backend=self.job.backend,
+                remote=io,
+            )
+            handle = self.submit(remote_job, mailbox)
+            state = self._follow(handle, spec, mailbox, report, stop, ctx.cancel_event)
+            try:
+                result = JobResult.model_validate(state.output)
+            except ValidationError as exc:
+                raise StageFailed(
+                    f"the worker's answer is not a job result: {exc.errors()[0]['msg']}"
+                ) from exc
+            if result.status != "ok":
+                raise StageFailed(f"{spec.name} failed on the worker: {result.error}")
+            if frames is None:
+                record = next((r for r in result.records if r.stage == spec.name), None)
+                if record is None:
+                    raise StageFailed(f"the worker returned no record for {spec.name}")
+                stats, device, wall = record.stats, record.device, record.wall_s
+                frame_map = result.frames if record.frames else None
+            else:
+                if not result.chunks:
+                    raise StageFailed(f"the worker returned no chunk for {spec.name} {frames}")
+                chunk = result.chunks[0]
+                stats, device, wall, frame_map = chunk.stats, chunk.device, chunk.wall_s, None
+            received = self._download(spec, result.outputs, dest, ctx if frames is None else None)
+            remote = {
+                **self.options.info,
+                "job": handle,
+                "device": device,
+                "worker_wall_s": wall,
+                "queue_s": state.queue_s,
+                "execution_s": state.execution_s,
+                "uploaded_bytes": sent,
+                "downloaded_bytes": received,
+            }
+            return Ran(
+                StageResult(frames=frame_map, stats={**stats, "remote": remote}),
+                device=device,
+                wall_s=state.execution_s,
+            )
 
     def submit(self, job: Job, mailbox: Mailbox) -> str:
         """Send the job; past ``inline_limit`` it goes to the bucket and the payload
@@ -264,7 +252,7 @@ class RemoteRunner:
         total = sum(d.size for _, _, d in files)
         stats = self.store.put_files(
             [(path, digest) for _, path, digest in files],
-            self._bytes(spec.name, "upload", total),
+            byte_progress(self.emit, spec.name, "upload", total),
         )
         refs = {
             rel: ObjectRef(
@@ -360,7 +348,7 @@ class RemoteRunner:
                 )
             if obj.key != self.store.key_for(obj.sha256):
                 raise StageFailed(f"the worker returned an unexpected object key for {obj.relpath}")
-        on_bytes = self._bytes(spec.name, "download", sum(o.size for o in outputs))
+        on_bytes = byte_progress(self.emit, spec.name, "download", sum(o.size for o in outputs))
 
         def fetch(obj: OutputObject) -> None:
             path = safe_join(dest, obj.relpath, what="output path")
@@ -371,21 +359,6 @@ class RemoteRunner:
         with ThreadPoolExecutor(8, thread_name_prefix="download") as pool:
             list(pool.map(fetch, outputs))
         return sum(o.size for o in outputs)
-
-    def _bytes(self, stage: str, what: str, total: int) -> Callable[[int], None]:
-        lock = threading.Lock()
-        done = [0]
-
-        def on_bytes(count: int) -> None:
-            with lock:
-                done[0] += count
-                self.emit(
-                    ProgressEvent(
-                        stage=stage, done=done[0], total=total, message=what, unit="bytes"
-                    )
-                )
-
-        return on_bytes
 
 
 class Mailbox:
@@ -495,6 +468,22 @@ class Mailbox:
             self.beating.join()
         with contextlib.suppress(Exception):
             self.store.delete([self.outbox, self.grant, self.alive, self.document])
+
+
+def byte_progress(
+    emit: Callable[[Event], None], stage: str, what: str, total: int
+) -> Callable[[int], None]:
+    """A callback for transfers on several threads: each call adds bytes, and the running
+    total goes out as a ``bytes`` progress event (``what``: upload, download)."""
+    lock = threading.Lock()
+    done = [0]
+
+    def on_bytes(count: int) -> None:
+        with lock:
+            done[0] += count
+            emit(ProgressEvent(stage=stage, done=done[0], total=total, message=what, unit="bytes"))
+
+    return on_bytes
 
 
 def _in_range(

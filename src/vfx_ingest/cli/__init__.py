@@ -55,7 +55,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "storage": (
         "vfx_ingest.cli.storage_cmd",
-        "Object storage of remote runs: remove objects past their retention.",
+        "What remote runs keep in the cloud: list it, remove what is past its retention.",
         "Remote",
     ),
     "worker": (

@@ -170,16 +170,9 @@ def sync(
 
 def _models_target(name: str, settings: Settings) -> ModelsTarget:
     """The backend's model store, reached before any download (so a bad token fails first)."""
-    from ..backends import backend_spec
-    from ..errors import BadInput
+    from ..backends import hook_of
 
-    hook = backend_spec(name).hook("sync_models")
-    if hook is None:
-        raise BadInput(
-            f"backend {name} has no model store to sync to",
-            fix=f"Use --to with one of: {', '.join(TARGETS) or '(none)'}",
-        )
-    return hook(settings)
+    return hook_of(name, "sync_models", "model store to sync to")(settings)
 
 
 def _upload(

@@ -1,5 +1,5 @@
 """``vfx-ingest storage``: what remote runs leave in the cloud, through each backend's
-``cleanup`` hook."""
+``resources`` (list) and ``cleanup`` (gc) hooks."""
 
 from __future__ import annotations
 
@@ -13,11 +13,43 @@ from .output import errors_to_exit_codes
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 CLEANERS = [spec.name for spec in with_hook("cleanup")]
+LISTERS = [spec.name for spec in with_hook("resources")]
 
 
 @app.callback()
 def storage() -> None:
-    """Object storage of remote runs: remove objects past their retention."""
+    """What remote runs keep in the cloud: list it, remove what is past its retention."""
+
+
+@app.command(
+    "list",
+    epilog="Examples:\n\n  vfx-ingest storage list\n\n"
+    + "".join(f"  vfx-ingest storage list --backend {name} --json\n\n" for name in LISTERS)
+    + "One row per app, endpoint, volume or stored shot a backend has in the cloud.",
+)
+def list_(
+    backend: Annotated[
+        str | None,
+        typer.Option("--backend", "-b", help=f"Only this backend ({', '.join(LISTERS)})."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row.")] = False,
+) -> None:
+    """List what the backends have running or stored in the cloud."""
+    with errors_to_exit_codes(as_json=as_json):
+        from ..backends import hooks_of
+        from ..config import load_settings
+        from .output import emit_json, out
+        from .tables import resources_table
+
+        settings = load_settings()
+        rows = []
+        for hook in hooks_of(backend, "resources", "cloud resources to list"):
+            rows += hook(settings)
+        if as_json:
+            for row in rows:
+                emit_json(row)
+        else:
+            out.print(resources_table(rows))
 
 
 @app.command(
@@ -43,22 +75,14 @@ def gc(
 ) -> None:
     """Remove our stored objects older than the retention period."""
     with errors_to_exit_codes(as_json=as_json):
-        from ..backends import backend_spec
+        from ..backends import hooks_of
         from ..config import load_settings
-        from ..errors import BadInput
         from ..storage import parse_age
         from .output import emit_json, out
 
         age = parse_age(older_than)
-        specs = [backend_spec(backend)] if backend else with_hook("cleanup")
         settings = load_settings()
-        for spec in specs:
-            hook = spec.hook("cleanup")
-            if hook is None:
-                raise BadInput(
-                    f"backend {spec.name} stores nothing to clean up",
-                    fix=f"Use --backend with one of: {', '.join(CLEANERS) or '(none)'}",
-                )
+        for hook in hooks_of(backend, "cleanup", "stored objects to clean up"):
             report = hook(settings, age, dry_run)
             if as_json:
                 emit_json(report)

@@ -13,6 +13,7 @@ from ..manifest import Manifest, StageRecord
 from ..stages.base import StageSpec
 
 if TYPE_CHECKING:
+    from ..backends.base import Resource
     from ..cost.breakeven import BreakEven
     from ..cost.catalog import Catalog
     from ..cost.estimate import Estimate, EstimateReport
@@ -178,7 +179,9 @@ def _gpu_label(row: Estimate) -> str:
     """Our GPU class, with the provider's name where it says more (a pool, a variant)."""
     if row.backend_gpu is None or row.backend_gpu == row.gpu:
         return row.gpu
-    return f"{row.backend_gpu.removeprefix('NVIDIA ')} ({row.gpu})"
+    if row.backend_gpu.startswith("NVIDIA "):  # a GPU model (a pod's), not a pool
+        return row.backend_gpu.removeprefix("NVIDIA ")
+    return f"{row.backend_gpu} ({row.gpu})"
 
 
 def estimate_footer(report: EstimateReport, stale_after_days: int) -> list[str]:
@@ -204,7 +207,11 @@ def estimate_footer(report: EstimateReport, stale_after_days: int) -> list[str]:
             "see `vfx-ingest cost` for sources[/]"
         )
     if report.skipped:
-        lines.append(f"{len(report.skipped)} offers not shown: " + "; ".join(_skip_reasons(report)))
+        count = len(report.skipped)
+        lines.append(
+            f"{count} offer{'s' if count != 1 else ''} not shown: "
+            + "; ".join(_skip_reasons(report))
+        )
     return lines
 
 
@@ -286,5 +293,23 @@ def checks_table(checks: Iterable[ModelCheck]) -> Table:
             f"{sum(f.status == 'ok' for f in check.files)}/{len(check.files)}",
             ", ".join(against) or "-",
             check.problems() if check.status == "corrupt" else (check.folder or "-"),
+        )
+    return table
+
+
+def resources_table(rows: Iterable[Resource]) -> Table:
+    from rich.filesize import decimal
+
+    table = Table(title="In the cloud", title_justify="left")
+    for column in ("backend", "kind", "name", "size", "status", "detail"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    for row in rows:
+        table.add_row(
+            row.backend,
+            row.kind,
+            row.name,
+            decimal(row.size_bytes) if row.size_bytes is not None else "-",
+            row.status or "-",
+            row.detail,
         )
     return table

@@ -61,14 +61,15 @@ def serve(
     with errors_to_exit_codes():
         import ipaddress
 
-        from ..backends import backend_spec
+        from ..backends import hook_of
         from ..errors import BadInput, StageFailed
         from .output import err
 
-        serve_hook = backend_spec(api).hook("serve")
-        if serve_hook is None:
-            raise BadInput(f"backend {api} has no local endpoint", fix=f"Use --api {APIS[0]}")
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        serve_hook = hook_of(api, "serve", "local endpoint")
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a host name: it may resolve anywhere
+            loopback = False
         if not loopback and not allow_remote:
             raise BadInput(
                 f"--host {host} would let other machines run jobs here",
@@ -83,7 +84,7 @@ def serve(
             storage_url=storage_url,
         )
         if not loopback:
-            err.print(f"warning: serving on {host}: whoever reaches it with the token can run jobs")
+            err.print(f"warning: serving on {host}: whoever reaches it with the token runs jobs")
         err.print(endpoint.describe())
         try:
             endpoint.serve_forever()

@@ -8,7 +8,8 @@
   ``shots`` and ``models_volume``: what goes into the two volumes and how.
 - ``backend``: the ``modal`` backend; ``deploy``: ``vfx-ingest deploy modal``;
   ``billing``: the billed cost of ephemeral runs; ``prices``: what a worker costs;
-  ``settings``: the ``modal`` section and the options of its commands.
+  ``resources``: what it keeps in the cloud; ``settings``: the ``modal`` section and the
+  options of its commands.
 
 Nothing here is stage-specific: a new stage is served by the app once it is registered.
 This module is the declaration the registry reads: pydantic only, nothing heavy.
@@ -50,6 +51,7 @@ SPEC = BackendSpec(
     hooks={
         "deploy": f"{_HERE}.deploy:deploy",
         "sync_models": f"{_HERE}.models_volume:target",
+        "resources": f"{_HERE}.resources:resources",
         "rate": f"{_HERE}.prices:rate",
     },
 )

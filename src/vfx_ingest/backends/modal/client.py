@@ -38,6 +38,7 @@ from ...manifest import FrameMap
 from ...shot import ShotFolder
 from ...stages.base import Cancelled, StageContext, StageParams, StageResult, StageSpec
 from ...worker import Ran
+from ..remote import byte_progress
 from .gpus import parse_gpu
 from .seam import CallHandle, EventQueue, ModalCalls, VolumeCalls
 from .shots import RemoteShot
@@ -252,16 +253,9 @@ class _Stage:
 
     def _download(self, outputs: dict[str, FileDigest], base: str, dest: Path) -> dict:
         total = sum(d.size for d in outputs.values())
-        done = [0]
-        lock = threading.Lock()
-
-        def on_bytes(count: int) -> None:
-            with lock:
-                done[0] += count
-                self._bytes("download", done[0], total)
-
+        on_bytes = byte_progress(self.runner.emit, self.spec.name, "download", total)
         if total:
-            self._bytes("download", 0, total)
+            on_bytes(0)
         return self.remote.download(outputs, dest, base, on_bytes)
 
     def _bytes(self, what: str, done: int, total: int) -> None:

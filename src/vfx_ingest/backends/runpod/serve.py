@@ -43,9 +43,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from pydantic import ValidationError
+
 from ... import __version__, redact
 from ...config import Settings
-from .handler import Handle, Report, cancellable
+from ...errors import VfxIngestError
+from .handler import Handle, Report, cancellable, load_job
 
 RETENTION_S = 1800
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"}
@@ -407,13 +410,26 @@ def _only_objects_on(origins: list[str], work: Handle) -> Handle:
     a job must not make this machine fetch from anywhere else."""
     allowed = {_origin(url) for url in origins}
 
+    def refusal(node: Any) -> dict[str, Any] | None:
+        foreign = sorted({_origin(url) for url in _urls(node)} - allowed)
+        if not foreign:
+            return None
+        where = ", ".join(foreign)
+        return {"error": f"refused: the job names objects outside the storage endpoint ({where})"}
+
     def checked(job: dict[str, Any], report: Report, cancel: threading.Event) -> dict[str, Any]:
-        foreign = sorted({_origin(url) for url in _urls(job.get("input"))} - allowed)
-        if foreign:
-            return {
-                "error": f"refused: the job names objects outside the storage endpoint "
-                f"({', '.join(foreign)})"
-            }
+        payload = job.get("input")
+        if answer := refusal(payload):
+            return answer
+        if isinstance(payload, dict) and "job_ref" in payload:
+            # The stored document's URLs are checked too; it is read once, here.
+            try:
+                stored = load_job(payload).model_dump(mode="json")
+            except (ValidationError, VfxIngestError) as exc:
+                return {"error": redact.text(f"cannot read the job: {str(exc).splitlines()[0]}")}
+            if answer := refusal(stored):
+                return answer
+            job = {**job, "input": {"action": "run", "job": stored}}
         return work(job, report, cancel)
 
     return checked
