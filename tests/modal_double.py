@@ -7,11 +7,18 @@ client uses, following Modal's documented behaviour:
   the volume's root, reading a missing file raises FileNotFoundError;
 - ``deploy`` registers the app by name; looking up a class of an app never deployed fails
   (as Modal's NotFoundError does, which the live seam turns into our BadInput);
-- ``spawn`` starts a container: a separate Python process that, like Modal's container
-  runtime, gets the app's spec and the worker environment, imports
+- a container sees the volumes through its own view (modal_volumes.py): what it writes is
+  visible to the client and other containers only after ``commit()``, what the client
+  uploads reaches a running container only after ``reload()``, which fails while files
+  are open; ``root/<volume>`` is the committed state the client's calls see;
+- ``spawn`` runs the input in a container: a warm one of the same class and models when
+  one is idle (its view as it was, no reload), else a new one (the volumes mounted as
+  committed now). Each input is a separate Python process that, like Modal's container
+  runtime, gets only the image's environment and the app's named secrets (never the
+  client's environment), has ``modal.is_local()`` false, imports
   ``vfx_ingest.backends.modal.app`` (which rebuilds the app), looks the class up by name
-  and calls its real method with ``.local()`` (``@modal.enter()`` first), against the
-  volume folders mounted where the spec says;
+  and calls its real method (``@modal.enter()`` first); the spec's mount paths point at
+  the container's views;
 - ``FunctionCall.cancel`` sends the container SIGUSR1, which Modal's runtime turns into
   ``InputCancellation`` in the running input;
 - the progress queue carries what the container puts into it, ``get_many`` semantics;
@@ -35,7 +42,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from vfx_ingest.backends.modal.app import BuiltApp
+from modal_volumes import MountedVolume
+from vfx_ingest.backends.modal.app import SPEC_ENV, BuiltApp
 from vfx_ingest.backends.modal.seam import Entry
 from vfx_ingest.backends.modal.spec import AppSpec
 from vfx_ingest.errors import BadInput, StageFailed
@@ -127,17 +135,71 @@ class Spawned:
     job: dict[str, Any]
 
 
+@dataclass
+class FakeContainer:
+    """A container of one class and model set: its views of the two volumes, its home,
+    and the spec as the image holds it (mount paths at the views)."""
+
+    key: tuple[str, str]
+    folder: Path
+    spec: AppSpec
+    shots: MountedVolume
+    models: MountedVolume
+    call: FakeCall | None = None
+
+    @classmethod
+    def start(cls, key: tuple[str, str], spec: AppSpec, root: Path, folder: Path):
+        shots = MountedVolume(root / spec.shots_volume, folder / "shots")
+        models = MountedVolume(root / spec.models_volume, folder / "models")
+        shots.mount()
+        models.mount()
+        (folder / "home").mkdir()
+        seen = spec.model_copy(
+            update={"shots_mount": str(shots.view), "models_mount": str(models.view)}
+        )
+        return cls(key, folder, seen, shots, models)
+
+    @property
+    def idle(self) -> bool:
+        return self.call is None or self.call.process.poll() is not None
+
+    def job_here(self, job_json: str, client_spec: AppSpec) -> str:
+        """The job with its paths in the volumes (the shot, the clip) where this container
+        mounts them: the mount points are the spec's, each container's view its own."""
+        mounts = {
+            client_spec.shots_mount: str(self.shots.view),
+            client_spec.models_mount: str(self.models.view),
+        }
+
+        def here(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: here(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [here(v) for v in value]
+            if isinstance(value, str):
+                for mount, view in mounts.items():
+                    if value == mount or value.startswith(f"{mount}/"):
+                        return view + value[len(mount) :]
+            return value
+
+        return json.dumps(here(json.loads(job_json)))
+
+
 class FakeCall:
     """A running input: the container process, its events and its answer."""
 
     def __init__(
-        self, ref: ClassRef, models: str, args: tuple, env: dict[str, str], tmp: Path, n: int
+        self, ref: ClassRef, container: FakeContainer, args: tuple, env: dict[str, str], n: int
     ):
         job_json, events, version = args
         self.object_id = f"fc-{n}"
-        self.folder = tmp / f"call-{self.object_id}"
+        self.container = container
+        self.folder = container.folder / f"call-{self.object_id}"
         self.folder.mkdir(parents=True)
-        (self.folder / "job.json").write_text(job_json)
+        (self.folder / "job.json").write_text(container.job_here(job_json, ref.spec))
+        mounts = {
+            container.spec.shots_volume: [str(container.shots.committed), str(container.shots.view)]
+        }
         self.answer_path = self.folder / "answer.json"
         read, write = os.pipe()
         self.process = subprocess.Popen(
@@ -145,12 +207,18 @@ class FakeCall:
                 sys.executable,
                 str(CONTAINER),
                 ref.name,
-                models,
+                container.key[1],
                 version,
                 str(self.folder),
                 str(write),
+                json.dumps(mounts),
             ],
-            env={**env, "VFX_INGEST_MODAL_APP": ref.spec.model_dump_json(), **ref.spec.worker_env},
+            env={
+                **env,
+                "HOME": str(container.folder / "home"),
+                **container.spec.worker_env,
+                SPEC_ENV: container.spec.model_dump_json(),
+            },
             pass_fds=(write,),
             stderr=(self.folder / "stderr.txt").open("wb"),
         )
@@ -211,6 +279,8 @@ class FakeModal:
     billing_rows: list[dict[str, Any]] = field(default_factory=list)
     billing_queries: list[tuple[datetime, datetime, list[str]]] = field(default_factory=list)
     ephemeral_runs: list[str] = field(default_factory=list)
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # named secrets
+    containers: list[FakeContainer] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check_token(self) -> None:
@@ -246,15 +316,33 @@ class FakeModal:
         yield FakeQueue()
 
     def spawn(self, cls: ClassRef, *, gpu: str | None, models: str, args: tuple) -> FakeCall:
-        with self.lock:
-            self.spawned.append(Spawned(cls.name, gpu, models, json.loads(args[0])))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VFX_INGEST_")}
-        env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
+        env = self.container_env(cls.spec)
         with self.lock:  # chunks are spawned from several threads
-            n = len(self.calls)
-            call = FakeCall(cls, models, args, env, self.root / ".calls", n)
+            self.spawned.append(Spawned(cls.name, gpu, models, json.loads(args[0])))
+            key = (cls.name, models)
+            container = next((c for c in self.containers if c.key == key and c.idle), None)
+            if container is None:
+                folder = self.root / ".containers" / f"c-{len(self.containers)}"
+                container = FakeContainer.start(key, cls.spec, self.root, folder)
+                self.containers.append(container)
+            call = FakeCall(cls, container, args, env, len(self.calls))
+            container.call = call
             self.calls.append(call)
         return call
+
+    def container_env(self, spec: AppSpec) -> dict[str, str]:
+        """What a container's process starts with: a system PATH, the path to this
+        checkout's code (the image's package), the app's named secrets; the image's own
+        variables are added per container. Nothing of the client's environment."""
+        env = {"PATH": os.defpath, "LANG": "C.UTF-8"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(SRC)]))
+        if os.environ.get("VFX_TEST_STAGES"):  # the test stages are part of the image
+            env["VFX_TEST_STAGES"] = "1"
+        for name in spec.secrets:
+            if name not in self.secrets:
+                raise BadInput(f"the Modal secret {name} does not exist")
+            env.update(self.secrets[name])
+        return env
 
     def deploy(self, built: BuiltApp, environment: str | None, *, logs: bool) -> str:
         self.deployed[built.spec.name] = built.spec

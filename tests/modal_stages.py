@@ -1,6 +1,7 @@
 """Stages for the Modal backend's tests, registered in the test process and, through
 ``VFX_TEST_STAGES=1``, in the double's containers (no stage of ours loads weights and uses
-a GPU yet): ``tint`` below, and ``frames`` (chunkable) from remote_stages.py.
+a GPU yet): ``tint`` and ``environ`` below, and ``frames`` (chunkable) from
+remote_stages.py.
 
 ``tint`` reads the plate and the weights of ``vda-base`` (whatever bytes the test put in
 the Hub cache) and writes, per frame, a line with the frame's and the weights' sha256: its
@@ -10,6 +11,8 @@ outputs show that the plate was uploaded and the model read from the models volu
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import time
 
 from pydantic import Field
@@ -49,8 +52,34 @@ TINT = StageSpec(
 )
 
 
+def _environ(ctx: StageContext, params: StageParams) -> StageResult:
+    # Names only, and the values that are paths (no secret reaches a shot folder).
+    seen = {
+        "names": sorted(os.environ),
+        "paths": {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("HOME", "VFX_INGEST_MODELS_DIR", "XDG_CONFIG_HOME", "VFX_INGEST_CONFIG")
+        },
+    }
+    ctx.write_bytes("environ", "environ.json", json.dumps(seen).encode())
+    return StageResult(stats={})
+
+
+ENVIRON = StageSpec(
+    name="environ",
+    version="1",
+    summary="test stage: the names in the worker's environment",
+    needs=("plate",),
+    produces=("environ",),
+    params=StageParams,
+    run=_environ,
+)
+
+
 def register() -> None:
     from remote_stages import FRAMES
 
     REGISTRY["tint"] = TINT
+    REGISTRY["environ"] = ENVIRON
     REGISTRY["frames"] = FRAMES

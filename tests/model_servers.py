@@ -1,20 +1,24 @@
 """Servers on 127.0.0.1 for the model download tests: a file server and a Hub look-alike.
 
-``FileServer`` serves bytes with Range support, and can misbehave on purpose: drop the
-connection after N bytes, or wait before answering. ``HubServer`` is a contract double of
+``FileServer`` serves bytes with Range support, and can misbehave on purpose: answer
+429 (with ``Retry-After``) or 5xx first, drop the connection after N bytes, ignore Range
+requests, or wait before answering. ``HubServer`` is a contract double of
 the Hugging Face Hub's file routes, following what huggingface_hub's ``hf_hub_download``
 calls (read from its source): ``HEAD``/``GET /{org}/{repo}/resolve/{revision}/{path}``
 answering with ``X-Repo-Commit``, ``ETag`` (the git blob id of small files) or, for LFS
 files, a 302 to a separate CDN origin with ``X-Linked-Etag`` (the sha256) and
 ``X-Linked-Size``; gated repos answer 401/403 with ``X-Error-Code: GatedRepo``, unknown
-files 404 with ``EntryNotFound``. Both stop when their ``with`` block ends; every wait is
-bounded and interrupted by the stop.
+files 404 with ``EntryNotFound``; private repos 401 ``RepoNotFound`` without a token
+and 404 with a token that has no access; a token the Hub does not know is refused with
+401 on every repo, public ones too (as the Hub does). Both stop when their ``with``
+block ends; every wait is bounded and interrupted by the stop.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -106,6 +110,9 @@ class FileServer:
     drop_after: int | None = None  # close the connection after this many body bytes
     drop_times: int | None = None  # ... for this many requests only (None: all)
     delay: float = 0.0  # seconds before answering
+    fail: list[int] = field(default_factory=list)  # statuses for the next GETs, in order
+    retry_after: str | None = None  # Retry-After sent with a failing 429 or 503
+    ignore_range: bool = False  # answer 200 with the whole file to Range requests
     _server: _Server | None = field(default=None, init=False)
 
     def url(self, name: str = "") -> str:
@@ -123,9 +130,21 @@ class FileServer:
         class Handler(_Handler):
             def do_GET(self) -> None:
                 server = self.owner
-                server.requests.append({"path": self.path, "range": self.headers.get("Range")})
+                server.requests.append(
+                    {"path": self.path, "range": self.headers.get("Range"), "at": time.monotonic()}
+                )
                 if owner.delay and server.stopping.wait(owner.delay):
                     return
+                if owner.fail:
+                    status = owner.fail.pop(0)
+                    self.send_response(status)
+                    if owner.retry_after and status in (429, 503):
+                        self.send_header("Retry-After", owner.retry_after)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if owner.ignore_range:
+                    del self.headers["Range"]
                 name = self.path.lstrip("/").split("?")[0]
                 if name not in owner.files:
                     self.send_error(404)
@@ -156,14 +175,17 @@ class Repo:
     commit: str = "0123456789abcdef0123456789abcdef01234567"
     gated: bool = False
     lfs: tuple[str, ...] = ()  # paths stored with LFS (served through the CDN)
-    grant: str | None = None  # the token that has accepted the gated license
+    grant: str | None = None  # the token that has accepted the gated license (or, private)
+    private: bool = False
 
 
 class HubServer:
     """A Hub double (see the module docstring) for ``repos`` {"org/name": Repo}."""
 
-    def __init__(self, repos: dict[str, Repo]) -> None:
+    def __init__(self, repos: dict[str, Repo], tokens: tuple[str, ...] = ()) -> None:
         self.repos = repos
+        # The tokens the Hub knows: ``tokens`` and the repos' grants.
+        self.tokens = {*tokens, *(r.grant for r in repos.values() if r.grant)}
         self.hub: _Server | None = None
         self.cdn: _Server | None = None
 
@@ -222,9 +244,19 @@ class HubServer:
                     self.error(404, "RepoNotFound")
                     return
                 repo_id, revision, path = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
+                token = auth.removeprefix("Bearer ") if auth else None
+                if token is not None and token not in hub.tokens:
+                    self.send_response(401)
+                    message = "Invalid credentials in Authorization header"
+                    self.send_header("X-Error-Message", message)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 repo = hub.repos.get(repo_id)
+                if repo is not None and repo.private and token != repo.grant:
+                    repo = None  # the Hub does not say that a private repo exists
                 if repo is None:
-                    self.error(401, "RepoNotFound")
+                    self.error(401 if token is None else 404, "RepoNotFound")
                     return
                 if repo.gated and auth != f"Bearer {repo.grant}":
                     self.error(401 if auth is None else 403, "GatedRepo")

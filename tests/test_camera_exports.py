@@ -332,13 +332,32 @@ def test_usd_aperture_offsets_carry_the_principal_point(offset_camera):
         got = [to_ndc.Transform(Gf.Vec3d(*(p * 100.0))) for p in points[front]]
         got = np.array([[(n[0] + 1) / 2 * 320, (1 - n[1]) / 2 * 180] for n in got])
         assert np.abs(got - expected).max() < 1e-3
+    assert cam.GetClippingRangeAttr().Get() == Gf.Vec2f(usd.CLIPPING_CM)
+
+
+def test_usd_timing_follows_a_clip_that_is_not_24_fps(offset_camera):
+    """(USD's own default is 24 fps: a 25 fps shot shows that the rate is written.)"""
+    import dataclasses
+    from fractions import Fraction
+
+    from pxr import Usd
+
+    from vfx_ingest.camera.exports import usd
+
+    shot = dataclasses.replace(offset_camera[0], fps=Fraction(25))
+    stage = Usd.Stage.CreateInMemory()
+    stage.GetRootLayer().ImportFromString(usd.render(shot)["camera.usda"].decode())
+    assert stage.GetFramesPerSecond() == stage.GetTimeCodesPerSecond() == 25.0
+    assert (stage.GetStartTimeCode(), stage.GetEndTimeCode()) == (1001.0, 1004.0)
 
 
 def test_nk_window_translate_carries_the_principal_point(offset_camera):
     from vfx_ingest.camera.exports import nuke_nk
 
     shot, camera, poses, points = offset_camera
-    knobs = parse_nk(nuke_nk.render(shot)["camera.nk"].decode())
+    text = nuke_nk.render(shot)["camera.nk"].decode()
+    assert text.startswith("# vfx-ingest camera: frames 1001-1004, 320x180, 24 fps\n")
+    knobs = parse_nk(text)
     wx, wy = (v[0] for v in knobs["win_translate"])
     haperture = knobs["haperture"][0][0]
     assert (wx, wy) != (0.0, 0.0) and "win_scale" not in knobs

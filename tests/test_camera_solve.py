@@ -36,9 +36,12 @@ def test_every_frame_gets_a_solved_camera_within_the_accuracy_bound(solved_shot)
     sim = align(doc.c2w(), solved_shot.truth.c2w).matrix()
     centre = sim[:3, :3] @ doc.c2w()[blank - 1001, :3, 3] + sim[:3, 3]
     assert np.linalg.norm(centre - solved_shot.truth.c2w[blank - 1001, :3, 3]) < 3 * found.ate_rmse
-    # The lens was given and held: the film back and focal length are the truth's.
-    assert doc.solve.focal == "fixed" and doc.intrinsics.focal_mm == pytest.approx(28.0)
-    assert doc.intrinsics.fx == pytest.approx(solved_shot.truth.intrinsics.fx)
+    # The lens was given (28 mm on a 36 mm back) and held: the pixel focal lengths and the
+    # film back's height are the renderer's, which the solve derives on its own.
+    truth = solved_shot.truth.intrinsics
+    assert doc.solve.focal == "fixed"
+    assert (doc.intrinsics.fx, doc.intrinsics.fy) == pytest.approx((truth.fx, truth.fy))
+    assert doc.intrinsics.sensor_height_mm == pytest.approx(truth.sensor_height_mm)
 
 
 def test_the_world_is_y_up_from_the_ground_plane(solved_shot):
@@ -46,12 +49,16 @@ def test_the_world_is_y_up_from_the_ground_plane(solved_shot):
     assert doc.world.up == [0, 1, 0] and doc.world.units == "solver units"
     assert doc.solve is not None and doc.solve.up.startswith("ground plane")
     # The truth's up is +Y too: after aligning the worlds, our +Y must land on theirs.
+    # The same clip solved again lands elsewhere (the solver's threads change its sparse
+    # points, and the ground plane with them): benchmarks/up_axis.py measured 0.1-2.2
+    # degrees over 8 scenes and 5 re-solves of this one, and a loaded CI run gave 4.8
+    # once; 6 degrees keeps that spread and stays well under the 10 degrees by which the
+    # cameras' own mean up misses (what the solve would give without the ground plane).
     sim = align(doc.c2w(), solved_shot.truth.c2w)
     up = sim.rotation.matrix() @ np.array([0.0, 1.0, 0.0])
-    assert np.degrees(np.arccos(up[1])) < 3.0
-    # ...where the cameras' own mean up (they look down at the set) is well off it.
+    assert np.degrees(np.arccos(up[1])) < 6.0
     camera_up = -solved_shot.truth.c2w[:, :3, 1].mean(axis=0)
-    assert np.degrees(np.arccos(camera_up[1] / np.linalg.norm(camera_up))) > 6.0
+    assert np.degrees(np.arccos(camera_up[1] / np.linalg.norm(camera_up))) > 9.0
     # The origin is on the ground below the first camera: its height is its y.
     first = doc.c2w()[0, :3, 3]
     assert abs(first[0]) < 1e-9 and abs(first[2]) < 1e-9 and first[1] > 0
@@ -74,8 +81,8 @@ def test_the_record_holds_the_solve_stats_and_a_rerun_is_cached(solved_shot, cli
 def test_a_tripod_shot_cannot_be_solved_and_the_plate_stays(tmp_path, cli):
     from support.synthetic import render_clip
 
-    clip = render_clip(tmp_path / "tripod.mp4", path="static", frames=10, width=192, height=108)
-    assert clip is not None
+    truth = render_clip(tmp_path / "tripod.mp4", path="static", frames=10, width=192, height=108)
+    assert np.ptp(truth.c2w, axis=0).max() == 0  # the premise: the camera never moves
     shot = tmp_path / "shot"
     result = cli("run", tmp_path / "tripod.mp4", "--shot", shot, "--stages", "ingest,camera")
     assert result.exit_code == 1

@@ -94,11 +94,14 @@ def test_settings_params_feed_stage_defaults_and_cli_wins(cli, clips, isolated_c
 
 
 def test_config_path_honours_override(cli, tmp_path, monkeypatch):
+    default = write_user_config('device = "cuda"\n')  # not read once the override is set
     monkeypatch.setenv("VFX_INGEST_CONFIG", str(tmp_path / "custom.toml"))
     assert cli("config", "path").stdout.strip() == str(tmp_path / "custom.toml")
     (tmp_path / "custom.toml").write_text('backend = "local"\ndevice = "cpu"\n')
     assert load_settings().device == "cpu"
-    assert os.environ["VFX_INGEST_CONFIG"]
+    shown = json.loads(cli("config", "show", "--json").stdout)
+    assert str(tmp_path / "custom.toml") in shown["device"]["source"]
+    assert str(default) not in json.dumps(shown)
 
 
 def test_a_new_user_config_is_private_and_a_rewrite_keeps_the_mode(isolated_config):

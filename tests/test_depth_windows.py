@@ -141,7 +141,7 @@ def test_aligner_rejects_misuse() -> None:
     list(aligner.push(torch.zeros(WINDOW, 2, 2)))
     with pytest.raises(ValueError, match="already"):
         list(aligner.push(torch.zeros(WINDOW, 2, 2)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="frames 5-12 outside a clip of 10"):
         WindowAligner(10, first=5, last=12)
 
 
@@ -154,7 +154,7 @@ def test_scale_shift_fit() -> None:
     # A flat prediction has no scale: left as it is rather than blown up.
     assert fit_scale_shift([torch.ones(4, 4)], [torch.rand(4, 4)]) == IDENTITY
     assert ScaleShiftFit().solve() == IDENTITY
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"prediction \(2, 2\) vs target \(3, 3\)"):
         ScaleShiftFit().add(torch.ones(2, 2), torch.ones(3, 3))
 
 
@@ -184,7 +184,7 @@ def test_network_size(height: int, width: int, input_size: int, expected: tuple)
 
 
 def test_network_size_rejects_bad_sizes() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a positive multiple of 14"):
         network_size(100, 100, 500)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="empty frame size 100x0"):
         network_size(0, 100, 518)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import imagecodecs
@@ -52,17 +51,18 @@ def test_run_writes_plate_from_1001_and_a_manifest(cli, clips, tmp_path):
     assert not (shot / ".staging").exists() or not any((shot / ".staging").iterdir())
 
 
-def test_second_run_is_cached_in_under_a_second_and_force_reruns(cli, clips, tmp_path):
+def test_second_run_is_cached_and_force_reruns(cli, clips, tmp_path):
+    """A cached run rewrites nothing (no wall-clock bound: it would fail on a loaded
+    machine; what makes it fast is that it does no work, which is what is checked)."""
     clip, shot = clips(frames=12), tmp_path / "shot"
     assert cli("run", clip, "--shot", shot).exit_code == 0
     before = manifest(shot).stages["ingest"]
-    started = time.perf_counter()
+    written = {p: p.stat().st_mtime_ns for p in (shot / "plate").iterdir()}
     result = cli("run", clip, "--shot", shot, "--json")
-    elapsed = time.perf_counter() - started
     assert result.exit_code == 0
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert {"type": "stage", "stage": "ingest", "status": "cached"}.items() <= events[0].items()
-    assert elapsed < 1.0
+    assert {p: p.stat().st_mtime_ns for p in (shot / "plate").iterdir()} == written
     assert manifest(shot).stages["ingest"].finished_at == before.finished_at
     forced = cli("run", clip, "--shot", shot, "--force", "--json")
     statuses = [e["status"] for e in cli.json_lines(forced.stdout) if e["type"] == "stage"]

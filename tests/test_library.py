@@ -129,17 +129,23 @@ def test_worker_refuses_a_stage_whose_inputs_are_missing(tmp_path: Path):
         execute(job)
 
 
-def test_device_selection_follows_the_stage_needs():
+@pytest.mark.parametrize("gpu", [True, False])
+def test_device_selection_follows_the_stage_needs(gpu, monkeypatch):
+    """Both answers of torch's CUDA check, whatever this machine has."""
     from vfx_ingest import devices
     from vfx_ingest.stages.base import DeviceNeeds
 
+    monkeypatch.setattr(devices, "_cuda_available", lambda: gpu)
     cpu_only, optional = DeviceNeeds(), DeviceNeeds(accelerator="optional", min_vram_gb=8)
     required = DeviceNeeds(accelerator="required")
     assert devices.resolve("cuda", cpu_only) == "cpu"
-    cuda = devices._cuda_available()
-    assert devices.resolve("auto", optional) == ("cuda" if cuda else "cpu")
     assert devices.resolve("cpu", optional) == "cpu"
-    if not cuda:  # this machine has no GPU: asking for one must fail clearly
+    if gpu:
+        assert devices.resolve("auto", optional) == "cuda"
+        assert devices.resolve("cuda", optional) == "cuda"
+        assert devices.resolve("auto", required) == "cuda"
+    else:  # no GPU: asking for one fails clearly
+        assert devices.resolve("auto", optional) == "cpu"
         with pytest.raises(BadInput, match="no CUDA GPU"):
             devices.resolve("cuda", optional)
         with pytest.raises(BadInput, match="needs a CUDA GPU"):

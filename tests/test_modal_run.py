@@ -19,7 +19,6 @@ import pytest
 
 from vfx_ingest import pipeline
 from vfx_ingest.backends.modal import billing, seam
-from vfx_ingest.backends.modal import spec as modal_spec
 from vfx_ingest.backends.modal.shots import app_spec_path
 from vfx_ingest.config import load_settings
 from vfx_ingest.errors import BadInput
@@ -46,9 +45,8 @@ def sha(path: Path) -> str:
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeModal]:
     root = tmp_path / "modal"
     root.mkdir()
-    # The folders standing in for the volumes are where the double's containers mount them.
-    monkeypatch.setattr(modal_spec, "MODELS_MOUNT", str(root / "vfx-models"))
-    monkeypatch.setattr(modal_spec, "SHOTS_MOUNT", str(root / "vfx-shots"))
+    # The volumes are mounted where the deployed spec says (/vfx/...): the double maps
+    # those paths to each container's own views of the volumes.
     double = FakeModal(root)
     monkeypatch.setattr(seam, "connect", lambda: double)
     yield double

@@ -11,6 +11,7 @@ errors become our one-line errors and exit codes.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import gdown
@@ -28,7 +29,11 @@ def drive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     calls: list[dict] = []
     behaviour: dict = {"raise": None, "data": DATA}
 
-    def fake_download(**kwargs):
+    real = inspect.signature(gdown.download)
+
+    def fake_download(*args, **kwargs):
+        # Takes exactly what gdown's own download() takes: a call gdown would refuse fails.
+        kwargs = real.bind(*args, **kwargs).arguments
         calls.append(kwargs)
         if behaviour["raise"] is not None:
             raise behaviour["raise"]

@@ -138,7 +138,7 @@ def test_gated_model_without_a_token_says_where_to_accept_and_what_to_set(hub_en
 def test_gated_model_with_a_token_without_access_never_prints_the_token(hub_env):
     entry = hub_entry("org/gated", gated=True, homepage="https://huggingface.co/org/gated")
     hub_env.registry.write_text(registry_toml([entry]))
-    with HubServer({"org/gated": repo(gated=True, grant="hf_someoneElse")}) as hub:
+    with HubServer({"org/gated": repo(gated=True, grant="hf_someoneElse")}, (SECRET,)) as hub:
         result = hub_env("sync", "test-hub", "--json", HF_ENDPOINT=hub.endpoint, HF_TOKEN=SECRET)
         assert any(r.get("auth") for r in hub.requests)  # the token was sent, to the Hub
     assert result.returncode == 2
@@ -209,3 +209,24 @@ def test_an_unreachable_hub_is_tried_as_often_as_asked_and_the_line_says_what_to
     assert line.startswith("error: test-hub: the Hugging Face Hub") and hub.endpoint in line
     for fix in ("HTTPS_PROXY", "HF_ENDPOINT", "models--<org>--<name>", str(hub_env.hf_home)):
         assert fix in line, fix
+
+
+def test_a_token_the_hub_does_not_know_is_refused_even_for_a_public_repo(hub_env):
+    hub_env.registry.write_text(registry_toml([hub_entry("org/public")]))
+    with HubServer({"org/public": repo()}) as hub:
+        result = hub_env("sync", "test-hub", HF_ENDPOINT=hub.endpoint, HF_TOKEN=SECRET)
+    assert result.returncode == 2
+    assert "the Hub refused the Hugging Face token" in result.stderr and "HF_TOKEN" in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+
+
+def test_a_private_repo_is_found_with_its_token_only(hub_env):
+    hub_env.registry.write_text(registry_toml([hub_entry("org/private")]))
+    with HubServer({"org/private": repo(private=True, grant=SECRET)}, ("hf_other",)) as hub:
+        hidden = hub_env("sync", "test-hub", HF_ENDPOINT=hub.endpoint)
+        other = hub_env("sync", "test-hub", HF_ENDPOINT=hub.endpoint, HF_TOKEN="hf_other")
+        found = hub_env("sync", "test-hub", HF_ENDPOINT=hub.endpoint, HF_TOKEN=SECRET)
+    for refused in (hidden, other):
+        assert refused.returncode == 2
+        assert "org/private was not found on the Hub, or is private" in refused.stderr
+    assert found.returncode == 0, found.stderr

@@ -175,11 +175,17 @@ def test_other_sizes(filled_vits: VideoDepthAnything, frames: int, height: int, 
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize(("frames", "height", "width"), [(MAX_FRAMES + 1, 14, 14), (2, 15, 14)])
+@pytest.mark.parametrize(
+    ("frames", "height", "width", "message"),
+    [
+        (MAX_FRAMES + 1, 14, 14, "the network takes 1..32 per window"),
+        (2, 15, 14, "must be multiples of 14"),
+    ],
+)
 def test_rejects_bad_input(
-    filled_vits: VideoDepthAnything, frames: int, height: int, width: int
+    filled_vits: VideoDepthAnything, frames: int, height: int, width: int, message: str
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         filled_vits(torch.zeros(1, frames, 3, height, width))
 
 

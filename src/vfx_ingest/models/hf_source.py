@@ -159,7 +159,16 @@ def fetch_hf(
     # After LocalEntryNotFoundError, which is an EntryNotFoundError too.
     except (hf.RevisionNotFoundError, hf.EntryNotFoundError) as exc:
         raise SourceFailed(f"{source}: {request.path} not found at {source.revision}") from exc
-    except (hf.HfHubHTTPError, OSError, ValueError) as exc:
+    except hf.HfHubHTTPError as exc:
+        if exc.response is not None and exc.response.status_code == 401 and have_token():
+            # The Hub refuses a token it does not know on every repo, public ones too.
+            raise AccessDenied(
+                f"the Hub refused the Hugging Face token while fetching {entry.id} "
+                "(invalid or expired)",
+                fix=f"{TOKEN_HELP[0].upper()}{TOKEN_HELP[1:]}, or unset it for public models",
+            ) from exc
+        raise SourceFailed(f"{entry.id}/{request.path}: {str(exc).splitlines()[0]}") from exc
+    except (OSError, ValueError) as exc:
         raise SourceFailed(f"{entry.id}/{request.path}: {str(exc).splitlines()[0]}") from exc
     sha256, _ = store.hash(pointer, full=True)
     blob = pointer.resolve()

@@ -25,6 +25,10 @@ CHUNK = 1 << 20
 class _Retryable(Exception):
     """A transient failure worth another attempt (timeouts, resets, 5xx, 429)."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # what the server asked for (Retry-After), seconds
+
 
 def fetch_url(source: UrlSource, request: FetchRequest) -> str:
     """Download ``request.path`` from ``source`` to ``request.dest``; return its sha256."""
@@ -54,6 +58,8 @@ def fetch_url(source: UrlSource, request: FetchRequest) -> str:
 def _attempt(client: httpx.Client, url: str, request: FetchRequest) -> str:
     import httpx
 
+    from .. import retry
+
     request.check_cancelled()
     partial = request.partial
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +78,8 @@ def _attempt(client: httpx.Client, url: str, request: FetchRequest) -> str:
                 partial.unlink()
                 raise _Retryable("HTTP 416 for the partial file; restarting")
             if response.status_code >= 500 or response.status_code == 429:
-                raise _Retryable(f"HTTP {response.status_code}")
+                asked = retry.retry_after(response.headers.get("Retry-After"))
+                raise _Retryable(f"HTTP {response.status_code}", asked)
             if response.status_code >= 400:
                 raise SourceFailed(
                     f"{request.model}/{request.path}: HTTP {response.status_code} "

@@ -10,9 +10,10 @@
   are RFC 9457 problem details (``title``, ``status``, ``detail``, ``errors``), shown as
   one line naming the field and the reason.
 
-Transient failures (connection errors, 429, 5xx) are retried with exponential backoff; a
-``POST /run`` is retried only when the request cannot have been accepted (connection
-refused, 429, 503), so a flaky network never starts a job twice.
+Transient failures (connection errors, 429, 5xx) are retried with exponential backoff (no
+sooner than a Retry-After asks); a ``POST /run`` is retried only when the request cannot
+have been accepted (connection refused, 429, 503), so a flaky network never starts a job
+twice.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class _Http:
                 with attempt:
                     response = self.http.request(method, url, json=body)
                     if response.status_code == 429 or response.status_code >= 500:
-                        raise _Retry(response.status_code, response.text)
+                        asked = retry.retry_after(response.headers.get("Retry-After"))
+                        raise _Retry(response.status_code, response.text, asked)
         except _Retry as exc:
             raise StageFailed(
                 f"RunPod answered HTTP {exc.status} to {method} {path}: {_short(exc.body)}",
@@ -121,9 +123,10 @@ class _Http:
 
 
 class _Retry(Exception):
-    def __init__(self, status: int, body: str) -> None:
+    def __init__(self, status: int, body: str, retry_after: float | None = None) -> None:
         super().__init__(status)
         self.status, self.body = status, body
+        self.retry_after = retry_after  # seconds the service asked for (honoured by retry)
 
 
 def problem_line(response: Any) -> str:
