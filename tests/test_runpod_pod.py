@@ -419,7 +419,7 @@ def test_models_sync_to_the_network_volume_sends_each_file_once(
     key = f"vfx-ingest/hf/{repo.name}/snapshots/{COMMIT}/{WEIGHTS}"
     body = s3.client.get_object(Bucket=volume["id"], Key=key)["Body"].read()
     assert body == WEIGHT_BYTES
-    second = cli("models", "sync", "vda-base", "--to", "runpod-pod", "--json")
+    second = cli("models", "sync", "vda-base", "--to", "runpod", "--json")
     (sent,) = [line for line in cli.json_lines(second.stdout) if line["type"] == "uploaded"]
     assert (sent["uploaded"], sent["uploaded_bytes"], sent["skipped"]) == (0, 0, 2)
     assert len(double.volumes) == 1

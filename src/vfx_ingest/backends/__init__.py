@@ -31,6 +31,9 @@ def backend_spec(name: str) -> BackendSpec:
     try:
         return BACKENDS[name]
     except KeyError:
+        for spec in BACKENDS.values():
+            if name in spec.aliases:
+                return spec
         raise BadInput(
             f"unknown backend {name!r}", fix=f"Known backends: {', '.join(BACKENDS)}"
         ) from None

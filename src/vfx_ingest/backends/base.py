@@ -141,6 +141,11 @@ class BackendSpec(BaseModel):
 
     name: str
     summary: str = Field(description="One line for `run --help` and the docs.")
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="Other names it answers to (`models sync --to runpod`: the volume both "
+        "RunPod backends read).",
+    )
     runner: str = Field(description='"module:Class" of its Backend, built with the settings.')
     settings_key: str | None = Field(
         None, description="Its section of the settings; several backends may share one."

@@ -59,6 +59,7 @@ from the endpoint's network volume (runpod.network_volume_id).
 POD = BackendSpec(
     name="runpod-pod",
     summary="a RunPod on-demand pod made for this run, terminated at its end",
+    aliases=["runpod"],  # `models sync --to runpod`: the network volume pods and endpoints read
     runner=f"{_HERE}.pod.backend:RunpodPodBackend",
     settings_key="runpod",
     settings=RunpodSettings,
