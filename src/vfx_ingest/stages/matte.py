@@ -323,5 +323,5 @@ SPEC = StageSpec(
     chunking=Chunking(overlap=OVERLAP, min_frames=32),
     stitch=stitch,
     settle=settle,
-    extras=("ml",),
+    extras=("ml", "matte"),
 )
