@@ -109,7 +109,8 @@ def test_app_is_built_from_the_stage_registry(with_tint, wheel, monkeypatch):
         torch == f"RUN python -m pip install torch=={__import__('torch').__version__.split('+')[0]}"
     )
     copy = f"COPY {wheel} {WHEELS_DIR}/{wheel.name}"
-    install = f"RUN python -m pip install {shlex.quote(f'{WHEELS_DIR}/{wheel.name}[camera,matte,ml,roto]')}"
+    requirement = f"{WHEELS_DIR}/{wheel.name}[camera,matte,ml,roto]"
+    install = f"RUN python -m pip install {shlex.quote(requirement)}"
     assert commands.index(copy) < commands.index(install)
     assert commands.index(torch) < commands.index(copy)  # torch's big layer stays cached
     env = " ".join(c for c in commands if c.startswith("ENV"))
