@@ -131,11 +131,20 @@ def test_trimap_band_lies_around_the_edge_only() -> None:
 
 def test_only_tiles_around_the_band_run() -> None:
     unknown = torch.zeros(1500, 2000, dtype=torch.bool)
-    unknown[100:110, 1700:1900] = True  # a short edge in one corner
+    unknown[100:110, 1700:1900] = True  # a short edge in one corner of one cell
+    unknown[600:700, 20] = True  # a vertical one across two cells
     tiles = band_tiles(unknown, tile=512, margin=64)
-    assert [t.cell for t in tiles] == [(0, 512, 1536, 2000)]
-    tile = tiles[0]
-    assert (tile.top, tile.left) == (0, 2000 - 640)  # crop shifted inside the frame
+    # The box of the cell's unknown pixels, 64 px each side, sizes rounded up to 32 and
+    # shifted inside the frame.
+    assert [(t.top, t.left, t.height, t.width, t.cell) for t in tiles] == [
+        (100 - 64, 1636, 160, 352, (0, 512, 1536, 2000)),
+        (600 - 64, 0, 256, 160, (512, 1024, 0, 512)),  # 100 + 128 rounded up; left edge
+    ]
+    covered = torch.zeros_like(unknown)
+    for t in tiles:
+        covered[t.top : t.top + t.height, t.left : t.left + t.width] = True
+        assert t.height % 32 == 0 and t.width % 32 == 0
+    assert covered[unknown].all() and covered.sum() < 0.05 * unknown.numel()
     assert band_tiles(torch.zeros(64, 96, dtype=torch.bool)) == []
 
 
@@ -149,7 +158,7 @@ def test_vitmatte_keeps_known_pixels_and_fills_the_band() -> None:
     torch.testing.assert_close(result[known], (trimap[known] == 255).float(), rtol=0, atol=0)
     band = result[~known]
     assert band.min() >= 0 and band.max() <= 1 and band.std() > 0  # the network's values
-    assert runner.tiles == 1 and runner.pixels == HEIGHT * WIDTH
+    assert runner.tiles == 1 and 0 < runner.pixels <= HEIGHT * WIDTH
 
 
 def test_guided_upsampling_follows_the_plate_edges() -> None:

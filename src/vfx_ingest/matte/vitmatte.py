@@ -3,9 +3,10 @@
 The network sees four channels: RGB normalised with mean 0.5 / std 0.5 and the trimap
 scaled to 0..1 (0, 128/255, 1), padded with zeros at the bottom and right to a multiple
 of 32, as its processor does (we do it here: no torchvision). A frame is cut into a grid
-of ``TILE`` px cells; only cells holding unknown pixels run, each with ``MARGIN`` px of
-context around it, so the work follows the length of the edge, not the frame's area. Every
-crop has the same size (shifted inside the frame at its borders), so tiles batch.
+of ``TILE`` px cells; only cells holding unknown pixels run, each on the bounding box of
+its unknown pixels with ``MARGIN`` px of context, so the work follows the length of the
+edge, not the frame's area, and memory stays that of a tile at any plate size. Crops of
+the same size batch together.
 """
 
 from __future__ import annotations
@@ -18,22 +19,35 @@ import torch.nn.functional as F
 
 from .trimap import UNKNOWN, known_alpha
 
-TILE = 512  # cell size: the network's training crops were 512 px
-MARGIN = 64  # context each side of a cell, so its edges see what lies beyond them
+TILE = 256  # cell size: small enough that a cell's box hugs the band
+MARGIN = 32  # context each side of a box, so its edges see what lies beyond them
 DIVISOR = 32  # the backbone's input sizes are multiples of this
 
 
 @dataclass(frozen=True)
 class Tile:
-    top: int  # the crop the network sees
+    top: int  # the crop the network sees: position and size
     left: int
+    height: int
+    width: int
     cell: tuple[int, int, int, int]  # the cell it answers for: top, bottom, left, right
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+
+def _span(low: int, high: int, limit: int, margin: int) -> tuple[int, int]:
+    """Start and length of a crop holding [low, high) with ``margin`` each side, its
+    length a multiple of ``DIVISOR`` (or the whole frame), shifted inside the frame."""
+    length = min(limit, -(-(high - low + 2 * margin) // DIVISOR) * DIVISOR)
+    return max(0, min(low - margin, limit - length)), length
 
 
 def band_tiles(unknown: torch.Tensor, tile: int = TILE, margin: int = MARGIN) -> list[Tile]:
-    """The tiles covering every unknown pixel of ``unknown`` (bool, HxW)."""
+    """The tiles covering every unknown pixel of ``unknown`` (bool, HxW): per grid cell
+    holding some, a crop of their bounding box plus ``margin``."""
     height, width = unknown.shape
-    crop_h, crop_w = min(height, tile + 2 * margin), min(width, tile + 2 * margin)
     rows = unknown.any(dim=1).tolist()
     tiles = []
     for top in range(0, height, tile):
@@ -43,14 +57,13 @@ def band_tiles(unknown: torch.Tensor, tile: int = TILE, margin: int = MARGIN) ->
         columns = unknown[top:bottom].any(dim=0).tolist()
         for left in range(0, width, tile):
             right = min(left + tile, width)
-            if any(columns[left:right]):
-                tiles.append(
-                    Tile(
-                        top=max(0, min(top - margin, height - crop_h)),
-                        left=max(0, min(left - margin, width - crop_w)),
-                        cell=(top, bottom, left, right),
-                    )
-                )
+            inside = [x for x in range(left, right) if columns[x]]
+            if not inside:
+                continue
+            ys = unknown[top:bottom, inside[0] : inside[-1] + 1].any(dim=1).nonzero()[:, 0]
+            y0, crop_h = _span(top + int(ys[0]), top + int(ys[-1]) + 1, height, margin)
+            x0, crop_w = _span(inside[0], inside[-1] + 1, width, margin)
+            tiles.append(Tile(y0, x0, crop_h, crop_w, (top, bottom, left, right)))
     return tiles
 
 
@@ -80,25 +93,29 @@ class VitMatteRunner:
         known pixels exactly 0 or 1, the unknown ones from the network."""
         alpha = known_alpha(trimap)
         unknown = trimap == UNKNOWN
-        tiles = band_tiles(unknown)
-        if not tiles:
-            return alpha
         full = network_input(image, trimap)
-        crop_h = min(full.shape[1], TILE + 2 * MARGIN)
-        crop_w = min(full.shape[2], TILE + 2 * MARGIN)
-        for start in range(0, len(tiles), self.batch):
-            group = tiles[start : start + self.batch]
-            crops = torch.stack(
-                [full[:, t.top : t.top + crop_h, t.left : t.left + crop_w] for t in group]
-            )
-            predicted = self.network(pixel_values=pad_to_divisor(crops)).alphas[:, 0]
-            self.tiles += len(group)
-            self.pixels += crops.shape[0] * crops.shape[2] * crops.shape[3]
-            for tile, crop in zip(group, predicted, strict=True):
-                top, bottom, left, right = tile.cell
-                piece = crop[
-                    top - tile.top : bottom - tile.top, left - tile.left : right - tile.left
-                ]
-                cell = unknown[top:bottom, left:right]
-                alpha[top:bottom, left:right][cell] = piece.float()[cell]
+        shapes: dict[tuple[int, int], list[Tile]] = {}
+        for tile in band_tiles(unknown):  # crops of one size batch together
+            shapes.setdefault(tile.shape, []).append(tile)
+        for group in shapes.values():
+            for start in range(0, len(group), self.batch):
+                self._run(full, unknown, alpha, group[start : start + self.batch])
         return alpha
+
+    def _run(
+        self, full: torch.Tensor, unknown: torch.Tensor, alpha: torch.Tensor, tiles: list[Tile]
+    ) -> None:
+        """One network pass over same-size ``tiles``; their cells' unknown pixels into
+        ``alpha``."""
+        height, width = tiles[0].shape
+        crops = torch.stack(
+            [full[:, t.top : t.top + height, t.left : t.left + width] for t in tiles]
+        )
+        predicted = self.network(pixel_values=pad_to_divisor(crops)).alphas[:, 0]
+        self.tiles += len(tiles)
+        self.pixels += len(tiles) * height * width
+        for tile, crop in zip(tiles, predicted, strict=True):
+            top, bottom, left, right = tile.cell
+            piece = crop[top - tile.top : bottom - tile.top, left - tile.left : right - tile.left]
+            cell = unknown[top:bottom, left:right]
+            alpha[top:bottom, left:right][cell] = piece.float()[cell]
