@@ -135,10 +135,10 @@ def test_only_tiles_around_the_band_run() -> None:
     unknown[600:700, 20] = True  # a vertical one across two cells
     tiles = band_tiles(unknown, tile=512, margin=64)
     # The box of the cell's unknown pixels, 64 px each side, sizes rounded up to 32 and
-    # shifted inside the frame.
+    # shifted inside the frame; each answers for its cell within the crop.
     assert [(t.top, t.left, t.height, t.width, t.cell) for t in tiles] == [
-        (100 - 64, 1636, 160, 352, (0, 512, 1536, 2000)),
-        (600 - 64, 0, 256, 160, (512, 1024, 0, 512)),  # 100 + 128 rounded up; left edge
+        (100 - 64, 1636, 160, 352, (36, 196, 1636, 1988)),
+        (600 - 64, 0, 256, 160, (536, 792, 0, 160)),  # 100 + 128 rounded up; left edge
     ]
     covered = torch.zeros_like(unknown)
     for t in tiles:
@@ -159,6 +159,12 @@ def test_vitmatte_keeps_known_pixels_and_fills_the_band() -> None:
     band = result[~known]
     assert band.min() >= 0 and band.max() <= 1 and band.std() > 0  # the network's values
     assert runner.tiles == 1 and 0 < runner.pixels <= HEIGHT * WIDTH
+    # On a grid finer than the frame, every band pixel still gets the network's answer.
+    tiled = VitMatteRunner(tiny_vitmatte(), "cpu", batch=3, tile=32, margin=8)
+    result = tiled(plate, trimap)
+    assert tiled.tiles >= 4  # the band crosses several cells
+    torch.testing.assert_close(result[known], (trimap[known] == 255).float(), rtol=0, atol=0)
+    assert ((result[~known] > 0) & (result[~known] < 1)).all()
 
 
 def test_guided_upsampling_follows_the_plate_edges() -> None:

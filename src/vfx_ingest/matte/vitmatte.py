@@ -30,7 +30,9 @@ class Tile:
     left: int
     height: int
     width: int
-    cell: tuple[int, int, int, int]  # the cell it answers for: top, bottom, left, right
+    # What it answers for: its cell inside the crop (top, bottom, left, right), which
+    # holds all of the cell's unknown pixels.
+    cell: tuple[int, int, int, int]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -63,7 +65,8 @@ def band_tiles(unknown: torch.Tensor, tile: int = TILE, margin: int = MARGIN) ->
             ys = unknown[top:bottom, inside[0] : inside[-1] + 1].any(dim=1).nonzero()[:, 0]
             y0, crop_h = _span(top + int(ys[0]), top + int(ys[-1]) + 1, height, margin)
             x0, crop_w = _span(inside[0], inside[-1] + 1, width, margin)
-            tiles.append(Tile(y0, x0, crop_h, crop_w, (top, bottom, left, right)))
+            cell = (max(top, y0), min(bottom, y0 + crop_h), max(left, x0), min(right, x0 + crop_w))
+            tiles.append(Tile(y0, x0, crop_h, crop_w, cell))
     return tiles
 
 
@@ -80,10 +83,13 @@ def pad_to_divisor(batch: torch.Tensor) -> torch.Tensor:
 class VitMatteRunner:
     """Alpha for one frame from VitMatte, computed only where the trimap is unknown."""
 
-    def __init__(self, network: Any, device: str, batch: int = 4) -> None:
+    def __init__(
+        self, network: Any, device: str, batch: int = 4, tile: int = TILE, margin: int = MARGIN
+    ) -> None:
         self.network = network.to(device)
         self.device = device
         self.batch = batch
+        self.grid = (tile, margin)
         self.tiles = 0  # tiles run so far, and their pixels: what the band saved
         self.pixels = 0
 
@@ -95,7 +101,7 @@ class VitMatteRunner:
         unknown = trimap == UNKNOWN
         full = network_input(image, trimap)
         shapes: dict[tuple[int, int], list[Tile]] = {}
-        for tile in band_tiles(unknown):  # crops of one size batch together
+        for tile in band_tiles(unknown, *self.grid):  # crops of one size batch together
             shapes.setdefault(tile.shape, []).append(tile)
         for group in shapes.values():
             for start in range(0, len(group), self.batch):
