@@ -115,12 +115,7 @@ def run(ctx: StageContext, params: MatteParams) -> StageResult:
     notes = [note] if (note := model.license_note()) else []
     for note in notes:
         ctx.progress(0, last - first + 1, f"note: {note}")
-    directory = ctx.models.get(model.id)
-    if directory is None:
-        raise BadInput(
-            f"the {model.id} weights are not available to this run",
-            fix=f"Run `vfx-ingest models sync {model.id}`",
-        )
+    directory = ctx.model_dir(model.id)
     labels = [PEOPLE]
     if model.needs_roto:
         from ..matte.masks import roto_labels
@@ -143,11 +138,11 @@ def run(ctx: StageContext, params: MatteParams) -> StageResult:
     if model.needs_roto:
         from ..matte.models import load_vitmatte
 
-        stats = job.vitmatte(load_vitmatte(model, Path(directory)))
+        stats = job.vitmatte(load_vitmatte(model, directory))
     else:
         from ..matte.models import load_rvm
 
-        stats = job.rvm(load_rvm(model, Path(directory)))
+        stats = job.rvm(load_rvm(model, directory))
     return StageResult(
         frames=ctx.frames if ctx.frame_range is None else None,
         stats={
