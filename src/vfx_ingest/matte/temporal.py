@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import torch
 
-MAX_RADIUS = 4  # the widest window (9 frames); chunks overlap by twice this
 SIGMA = 0.05  # RGB distance (0..1) at which a neighbour's weight falls to exp(-1/2)
 
 

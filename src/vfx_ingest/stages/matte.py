@@ -14,13 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import Field
 
 from ..errors import BadInput, StageFailed
 from ..frames import frame_path
 from ..matte.models import DEFAULT_MODEL, MODEL_IDS
-from ..matte.temporal import MAX_RADIUS
 from .base import (
     Chunking,
     DeviceNeeds,
@@ -33,10 +31,13 @@ from .base import (
 from .depth import _chunk, _plate_numbers
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..depth.plates import PlateSequence
     from ..matte.frames import MatteWriter
 
 PEOPLE = "people"  # RVM's one object
+MAX_RADIUS = 4  # the temporal filter's widest window: 9 frames
 OVERLAP = 2 * MAX_RADIUS  # a chunk's first and last `radius` frames only feed the filter
 
 
