@@ -84,11 +84,19 @@ class VitMatteRunner:
     """Alpha for one frame from VitMatte, computed only where the trimap is unknown."""
 
     def __init__(
-        self, network: Any, device: str, batch: int = 4, tile: int = TILE, margin: int = MARGIN
+        self,
+        network: Any,
+        device: str,
+        batch: int = 4,
+        tile: int = TILE,
+        margin: int = MARGIN,
+        dtype: torch.dtype | None = None,
     ) -> None:
+        """``dtype``: autocast to it (fp16/bf16 on CUDA), or None for plain fp32."""
         self.network = network.to(device)
         self.device = device
         self.batch = batch
+        self.dtype = dtype
         self.grid = (tile, margin)
         self.tiles = 0  # tiles run so far, and their pixels: what the band saved
         self.pixels = 0
@@ -117,7 +125,9 @@ class VitMatteRunner:
         crops = torch.stack(
             [full[:, t.top : t.top + height, t.left : t.left + width] for t in tiles]
         )
-        predicted = self.network(pixel_values=pad_to_divisor(crops)).alphas[:, 0]
+        device = torch.device(self.device).type
+        with torch.autocast(device, dtype=self.dtype, enabled=self.dtype is not None):
+            predicted = self.network(pixel_values=pad_to_divisor(crops)).alphas[:, 0]
         self.tiles += len(tiles)
         self.pixels += len(tiles) * height * width
         for tile, crop in zip(tiles, predicted, strict=True):

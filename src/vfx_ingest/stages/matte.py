@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -65,6 +65,11 @@ class MatteParams(StageParams):
         le=MAX_RADIUS,
         description=f"Temporal filter against boiling: frames each side (0 off, max {MAX_RADIUS}).",
         json_schema_extra={"cli": "--matte-temporal"},
+    )
+    precision: Literal["auto", "fp16", "bf16", "fp32"] = Field(
+        "auto",
+        description="VitMatte arithmetic: auto is fp16 on CUDA, fp32 on CPU.",
+        json_schema_extra={"cli": "--matte-precision"},
     )
     foreground: bool = Field(
         False,
@@ -205,24 +210,39 @@ class _Job:
         self, label: str, computed: tuple[int, int]
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """(index, plate 0..1, bool mask) of ``label`` over the ``computed`` indices."""
+        from ..depth.inference import prefetch
         from ..matte.masks import read_mask
 
         size = (self.plates.height, self.plates.width)
-        for index in range(computed[0], computed[1] + 1):
-            self.ctx.check_cancelled()
+
+        def load(index: int) -> tuple[np.ndarray, np.ndarray]:
             mask = read_mask(self.ctx.input_dir("roto"), label, self.numbers[index], size)
-            yield index, self._frame(index), mask
+            return self._frame(index), mask
+
+        indices = list(range(computed[0], computed[1] + 1))
+        # Decoding runs a few frames ahead, beside the network.
+        ahead = prefetch(load, indices, 2, 4)  # type: ignore[arg-type]
+        for index, (unit, mask) in zip(indices, ahead, strict=True):
+            self.ctx.check_cancelled()
+            yield index, unit, mask
 
     def vitmatte(self, network: object) -> dict:
         import torch
 
+        from ..depth.inference import autocast_dtype
         from ..matte.refine import RefineOptions, Refiner
         from ..matte.vitmatte import VitMatteRunner
 
         radius = self.params.temporal
         lo, hi = self._wanted(radius)
         self.total = len(self.labels) * (hi - lo + 1)
-        runner = VitMatteRunner(network, self.ctx.device, batch=self.params.batch)
+        device = torch.device(self.ctx.device)
+        runner = VitMatteRunner(
+            network,
+            self.ctx.device,
+            batch=self.params.batch,
+            dtype=autocast_dtype(self.params.precision, device),  # type: ignore[arg-type]
+        )
         refiner = Refiner(
             runner,
             RefineOptions(self.params.trimap_band, self.params.max_internal_size, radius),
@@ -251,6 +271,7 @@ class _Job:
         }
 
     def rvm(self, network: object) -> dict:
+        from ..depth.inference import prefetch
         from ..matte import resume
         from ..matte.rvm import RvmRunner
 
@@ -266,9 +287,9 @@ class _Job:
             start = saved[0]
             runner.restore(saved[1])
         self.done = max(0, start - lo)
-        for index in range(start, self.last + 1):
+        indices = list(range(start, self.last + 1))
+        for index, unit in zip(indices, prefetch(self._frame, indices, 2, 4), strict=True):
             self.ctx.check_cancelled()
-            unit = self._frame(index)
             alpha = runner(unit)
             if index >= lo:
                 self._write(PEOPLE, index, alpha, unit)
