@@ -44,7 +44,7 @@ def as_unit(image: np.ndarray) -> np.ndarray:
 @dataclass
 class _Held:
     image: np.ndarray  # the plate frame, as read
-    mask: np.ndarray  # bool
+    trimap: torch.Tensor  # at the plate's size
 
 
 class Refiner:
@@ -55,33 +55,34 @@ class Refiner:
         self.options = options
         self.device = device
 
-    def _tensors(self, held: _Held) -> tuple[torch.Tensor, torch.Tensor]:
-        image = torch.from_numpy(as_unit(held.image)).to(self.device).permute(2, 0, 1)
-        return image, torch.from_numpy(held.mask).to(self.device)
+    def _image(self, image: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(as_unit(image)).to(self.device).permute(2, 0, 1)
 
-    def _small(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Image and trimap at the network's working size (the band scaled with it)."""
+    def sample(self, image: np.ndarray, mask: np.ndarray) -> tuple[_Held, Sample]:
+        """The frame's plate-size trimap, and its network-size alpha (the band scaled with
+        the image when the plate is larger than the internal size)."""
+        full = self._image(image)
+        mask_t = torch.from_numpy(mask).to(self.device)
+        trimap = make_trimap(mask_t, self.options.band)
         height, width = mask.shape
         size = internal_size(height, width, self.options.max_internal_size)
-        if size == (height, width):
-            return image, make_trimap(mask, self.options.band)
-        small = F.interpolate(image[None], size=size, mode="area")[0]
-        coverage = F.interpolate(mask[None, None].float(), size=size, mode="area")[0, 0]
-        band = max(1, round(self.options.band * size[0] / height))
-        return small, make_trimap(coverage > 0.5, band)
-
-    def sample(self, held: _Held) -> Sample:
-        image, mask = self._tensors(held)
-        small, trimap = self._small(image, mask)
-        return Sample(alpha=self.runner(small, trimap), image=small, unknown=trimap == UNKNOWN)
+        small, small_trimap = full, trimap
+        if size != (height, width):
+            small = F.interpolate(full[None], size=size, mode="area")[0]
+            coverage = F.interpolate(mask_t[None, None].float(), size=size, mode="area")[0, 0]
+            band = max(1, round(self.options.band * size[0] / height))
+            small_trimap = make_trimap(coverage > 0.5, band)
+        sample = Sample(
+            alpha=self.runner(small, small_trimap), image=small, unknown=small_trimap == UNKNOWN
+        )
+        return _Held(image, trimap), sample
 
     def finish(self, held: _Held, sample: Sample, alpha: torch.Tensor) -> np.ndarray:
         """The plate-size alpha: known pixels from the plate-size trimap, the band from the
         filtered ``alpha`` (guided up to the plate when computed smaller)."""
-        image, mask = self._tensors(held)
-        trimap = make_trimap(mask, self.options.band)
-        if alpha.shape != mask.shape:
-            alpha = guided_upsample(alpha, luma(sample.image), luma(image))
+        if alpha.shape != held.trimap.shape:
+            alpha = guided_upsample(alpha, luma(sample.image), luma(self._image(held.image)))
+        trimap = held.trimap
         result = torch.where(trimap == UNKNOWN, alpha.clamp(0.0, 1.0), known_alpha(trimap))
         return result.cpu().numpy()
 
@@ -97,8 +98,7 @@ class Refiner:
         window = Window(self.options.radius, computed, wanted)
         held: dict[int, tuple[_Held, Sample]] = {}
         for index, image, mask in frames:
-            frame = _Held(image, mask)
-            held[index] = (frame, self.sample(frame))
+            held[index] = self.sample(image, mask)
             for done, alpha in window.push(index, held[index][1]):
                 yield done, self.finish(*held[done], alpha), held[done][0].image
                 for old in [k for k in held if k <= done - self.options.radius]:
