@@ -11,6 +11,7 @@ a run with the same inputs, params and model reads it).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,17 @@ class Checkpoints:
             return None
         return saved["next"], saved["state"]
 
-    def __call__(self, next_index: int, state: list[torch.Tensor], now: float) -> None:
+    def __call__(
+        self, next_index: int, state: Callable[[], list[torch.Tensor]], now: float
+    ) -> None:
         """Save when the last save (or the start) is ``EVERY_S`` old; the caller has
-        written every frame before ``next_index``."""
+        written every frame before ``next_index``. ``state()`` is called only then (it
+        copies the state off the GPU)."""
         if now - self.saved_at < EVERY_S:
             return
+        saved = {"format": FORMAT, "plan": self.plan, "next": next_index, "state": state()}
         with atomic.target(self.path) as tmp:
-            torch.save(
-                {"format": FORMAT, "plan": self.plan, "next": next_index, "state": state}, tmp
-            )
+            torch.save(saved, tmp)
         self.saved_at = now
 
     def clear(self) -> None:

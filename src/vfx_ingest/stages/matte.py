@@ -293,7 +293,7 @@ class _Job:
             alpha = runner(unit)
             if index >= lo:
                 self._write(PEOPLE, index, alpha, unit)
-            checkpoints(index + 1, runner.state_dict(), time.perf_counter())
+            checkpoints(index + 1, runner.state_dict, time.perf_counter())
         checkpoints.clear()
         return {"frames": hi - lo + 1, "resumed_frames": max(0, start - lo)}
 
