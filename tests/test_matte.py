@@ -129,6 +129,30 @@ def test_trimap_band_lies_around_the_edge_only() -> None:
     assert (trimap[distance < -7] == 255).all() and (trimap[distance > 7] == 0).all()
 
 
+def test_trimap_work_on_the_mask_box_equals_the_whole_frame() -> None:
+    """The morphology runs only on the mask's box grown by the band: the same trimap as on
+    the whole frame, for masks touching the edges, empty and full ones included."""
+    from vfx_ingest.matte.trimap import grow
+
+    def whole(mask: torch.Tensor, band: int) -> torch.Tensor:
+        trimap = torch.full(mask.shape, 128, dtype=torch.uint8)
+        trimap[~grow(~mask, band)] = 255
+        trimap[~grow(mask, band)] = 0
+        return trimap
+
+    generator = torch.Generator().manual_seed(0)
+    masks = [torch.zeros(60, 80, dtype=torch.bool), torch.ones(60, 80, dtype=torch.bool)]
+    for _ in range(12):
+        mask = torch.zeros(60, 80, dtype=torch.bool)
+        y, x = torch.randint(-10, 50, (2,), generator=generator).tolist()
+        mask[max(0, y) : y + 25, max(0, x) : x + 30] = True
+        mask[max(0, y + 5) : y + 8, max(0, x + 3) : x + 9] = False  # a hole
+        masks.append(mask)
+    for mask in masks:
+        for band in (1, 3, 7):
+            assert torch.equal(make_trimap(mask, band), whole(mask, band))
+
+
 def test_only_tiles_around_the_band_run() -> None:
     unknown = torch.zeros(1500, 2000, dtype=torch.bool)
     unknown[100:110, 1700:1900] = True  # a short edge in one corner of one cell

@@ -32,15 +32,26 @@ class Sample:
 
 
 def blend(center: Sample, neighbours: list[Sample]) -> torch.Tensor:
-    """``center``'s alpha with its unknown pixels averaged over ``neighbours``."""
-    total = center.alpha.clone()
+    """``center``'s alpha with its unknown pixels averaged over ``neighbours`` (computed
+    on those pixels only: the band is a small part of the frame)."""
+    where = center.unknown.flatten().nonzero()[:, 0]
+    if where.numel() == 0 or not neighbours:
+        return center.alpha
+
+    def band(sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+        return sample.alpha.flatten()[where], sample.image.flatten(1)[:, where]
+
+    total, colour = band(center)
+    total = total.clone()
     weights = torch.ones_like(total)
     for other in neighbours:
-        distance = (other.image - center.image).square().sum(dim=0)
-        weight = torch.exp(distance / (-2.0 * SIGMA * SIGMA))
-        total += weight * other.alpha
+        alpha, image = band(other)
+        weight = torch.exp((image - colour).square().sum(dim=0) / (-2.0 * SIGMA * SIGMA))
+        total += weight * alpha
         weights += weight
-    return torch.where(center.unknown, total / weights, center.alpha)
+    result = center.alpha.clone()
+    result.view(-1)[where] = total / weights
+    return result
 
 
 class Window:

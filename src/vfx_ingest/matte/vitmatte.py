@@ -107,23 +107,28 @@ class VitMatteRunner:
         known pixels exactly 0 or 1, the unknown ones from the network."""
         alpha = known_alpha(trimap)
         unknown = trimap == UNKNOWN
-        full = network_input(image, trimap)
         shapes: dict[tuple[int, int], list[Tile]] = {}
         for tile in band_tiles(unknown, *self.grid):  # crops of one size batch together
             shapes.setdefault(tile.shape, []).append(tile)
         for group in shapes.values():
             for start in range(0, len(group), self.batch):
-                self._run(full, unknown, alpha, group[start : start + self.batch])
+                self._run(image, trimap, alpha, group[start : start + self.batch])
         return alpha
 
     def _run(
-        self, full: torch.Tensor, unknown: torch.Tensor, alpha: torch.Tensor, tiles: list[Tile]
+        self, image: torch.Tensor, trimap: torch.Tensor, alpha: torch.Tensor, tiles: list[Tile]
     ) -> None:
         """One network pass over same-size ``tiles``; their cells' unknown pixels into
         ``alpha``."""
         height, width = tiles[0].shape
         crops = torch.stack(
-            [full[:, t.top : t.top + height, t.left : t.left + width] for t in tiles]
+            [
+                network_input(
+                    image[:, t.top : t.top + height, t.left : t.left + width],
+                    trimap[t.top : t.top + height, t.left : t.left + width],
+                )
+                for t in tiles
+            ]
         )
         device = torch.device(self.device).type
         with torch.autocast(device, dtype=self.dtype, enabled=self.dtype is not None):
@@ -133,5 +138,5 @@ class VitMatteRunner:
         for tile, crop in zip(tiles, predicted, strict=True):
             top, bottom, left, right = tile.cell
             piece = crop[top - tile.top : bottom - tile.top, left - tile.left : right - tile.left]
-            cell = unknown[top:bottom, left:right]
+            cell = trimap[top:bottom, left:right] == UNKNOWN
             alpha[top:bottom, left:right][cell] = piece.float()[cell]
