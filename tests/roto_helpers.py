@@ -62,21 +62,25 @@ def tiny_sam2_config():  # transformers' Sam2VideoConfig
     )
 
 
+def saved(model, processor: str) -> dict[str, bytes]:
+    """A model's files as ``save_pretrained`` writes them, plus a processor config."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        model.save_pretrained(folder)
+        files = {name: (Path(folder) / name).read_bytes() for name in SAM2_FILES[:2]}
+    files["processor_config.json"] = json.dumps({"processor_class": processor}).encode()
+    return files
+
+
 @cache
 def tiny_sam2_files() -> dict[str, bytes]:
     """The checkpoint's files (name -> bytes), built once per session."""
-    import tempfile
-
     import torch
     from transformers import Sam2VideoModel
 
     torch.manual_seed(0)
-    model = Sam2VideoModel(tiny_sam2_config()).eval()
-    with tempfile.TemporaryDirectory() as folder:
-        model.save_pretrained(folder)
-        files = {name: (Path(folder) / name).read_bytes() for name in SAM2_FILES[:2]}
-    files["processor_config.json"] = json.dumps({"processor_class": "Sam2VideoProcessor"}).encode()
-    return files
+    return saved(Sam2VideoModel(tiny_sam2_config()).eval(), "Sam2VideoProcessor")
 
 
 def write_files(folder: Path, files: dict[str, bytes]) -> Path:
@@ -201,19 +205,12 @@ def tiny_tokenizer_json() -> bytes:
 
 @cache
 def tiny_sam3_files() -> dict[str, bytes]:
-    import tempfile
-
     import torch
     from transformers import Sam3VideoModel
 
     torch.manual_seed(0)
-    model = Sam3VideoModel(tiny_sam3_config()).eval()
-    with tempfile.TemporaryDirectory() as folder:
-        model.save_pretrained(folder)
-        files = {name: (Path(folder) / name).read_bytes() for name in SAM2_FILES[:2]}
-    files["processor_config.json"] = json.dumps({"processor_class": "Sam3VideoProcessor"}).encode()
-    files["tokenizer.json"] = tiny_tokenizer_json()
-    return files
+    files = saved(Sam3VideoModel(tiny_sam3_config()).eval(), "Sam3VideoProcessor")
+    return {**files, "tokenizer.json": tiny_tokenizer_json()}
 
 
 def install_models(models_dir: Path, registry: Path, *, text: bool = False) -> None:

@@ -451,6 +451,8 @@ def test_models_follow_the_registry_and_matanyone_is_not_run() -> None:
         assert entry.license == "Apache-2.0" and "Composition-1k" in entry.notes
     rvm = matte_model(registry.get("rvm-resnet50"))
     assert rvm.files == ("rvm_resnet50_fp32.torchscript",) and not rvm.needs_roto
+    # VitMatte splits into chunks; RVM's recurrent state runs through the clip in one job.
+    assert SPEC.chunkable(PARAMS) and not SPEC.chunkable(MatteParams(model="rvm-resnet50"))
     view = PlanView(shot_root=Path("/nonexistent"), params={})
     with pytest.raises(BadInput, match="matanyone is not runnable by the matte stage"):
         SPEC.settle(MatteParams(model="matanyone"), view)

@@ -120,8 +120,8 @@ def test_app_is_built_from_the_stage_registry(with_tint, wheel, monkeypatch):
 
 
 def test_a_cpu_only_registry_gets_no_torch_and_only_its_extras(wheel, monkeypatch):
-    for name in ("depth", "roto", "matte"):
-        monkeypatch.delitem(REGISTRY, name)
+    for gpu_stage in ("depth", "roto", "matte"):
+        monkeypatch.delitem(REGISTRY, gpu_stage)
     spec = app_spec(load_settings(), wheel=wheel.name)
     # ingest needs no extra; the camera stage needs pycolmap and usd-core.
     assert spec.image.torch is None and spec.image.extras == ["camera"]

@@ -16,7 +16,13 @@ import torch
 from roto_helpers import disc_frames, tiny_sam2_files, tiny_sam3_files, write_files
 from vfx_ingest.roto.models import load_network
 from vfx_ingest.roto.pixels import mask_input, network_image
-from vfx_ingest.roto.tracker import ObjectInput, TrackedClip, memory_window, state_bytes
+from vfx_ingest.roto.tracker import (
+    ObjectInput,
+    TrackedClip,
+    add_inputs,
+    memory_window,
+    state_bytes,
+)
 
 WIDTH, HEIGHT = 96, 64
 
@@ -50,12 +56,10 @@ def reference(network, frames: list[torch.Tensor], inputs: dict[int, list[Object
     ``propagate_in_video_iterator`` forward and backward; nothing is ever dropped."""
     session = new_session(network, torch.cat(frames))
     masks = {}
-    adder = TrackedClip(network.model, new_session(network), frames.__getitem__, len(frames))
-    adder.session = session  # only its prompt-adding step, on the reference session
     anchor = min(inputs)
     with torch.inference_mode():
         for frame_idx in sorted(inputs):
-            adder._add(frame_idx, inputs[frame_idx])
+            add_inputs(session, frame_idx, inputs[frame_idx])
             network.model(inference_session=session, frame_idx=frame_idx)
         for out in network.model.propagate_in_video_iterator(session, start_frame_idx=anchor):
             masks[out.frame_idx] = out.pred_masks.clone()

@@ -18,7 +18,14 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from .stages.base import Cancelled, Chunking, StageContext, StageResult, StageSpec
+from .stages.base import (
+    Cancelled,
+    Chunking,
+    StageContext,
+    StageParams,
+    StageResult,
+    StageSpec,
+)
 from .worker import Ran
 
 CHUNKS_DIR = ".chunks"
@@ -48,11 +55,16 @@ def run_stage(
     spec: StageSpec,
     run_one: Callable[[Range | None, Path, ProgressFn, threading.Event], Ran],
     max_workers: int,
+    params: StageParams | None = None,
 ) -> Ran:
-    """A remote stage: as frame-range chunks when it can be split and the plate is long
-    enough, else as one job (``run_one(None, ...)``) into the stage's staging folder."""
+    """A remote stage: as frame-range chunks when it can be split (with these ``params``)
+    and the plate is long enough, else as one job (``run_one(None, ...)``) into the
+    stage's staging folder."""
     ranges: list[Range] = []
-    if spec.chunking is not None and spec.stitch is not None and ctx.frames is not None:
+    splits = spec.chunkable is None or params is None or spec.chunkable(params)
+    can_split = spec.chunking is not None and spec.stitch is not None
+    if splits and can_split and ctx.frames is not None:
+        assert spec.chunking is not None
         ranges = plan_chunks(ctx.frames.numbers(), spec.chunking, max_workers)
     if ranges:
         return run_chunked(ctx, spec, ranges, run_one, max_workers)

@@ -126,6 +126,7 @@ class RemoteRunner:
                 ctx, spec, params, manifest, rng, dest, report, stop
             ),
             self.options.max_workers,
+            params,
         )
 
     # ---------------------------------------------------------------- one job

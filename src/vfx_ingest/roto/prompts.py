@@ -9,20 +9,26 @@ plate pixel coordinates (x right, y down, origin at the top-left pixel's corner)
      "prompts": [{"label": "hero", "frame": 1001, "points": [[640, 360]]},
                  {"label": "car", "frame": 1001, "box": [10, 20, 200, 180]},
                  {"label": "hero", "frame": 1040, "points": [[700, 300]],
-                  "negative": [[720, 340]]}]}
+                  "negative": [[720, 340]]},
+                 {"label": "car", "frame": 1060, "mask": "car.1060.png"}]}
 
 Text prompts: ``{"objects": [{"label": "person", "text": "person"}]}`` (no ``prompts``).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import BadInput
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # The RotoParams fields that carry prompts (any of them set: the user gave prompts).
 PROMPT_FIELDS = ("prompt", "points", "boxes", "prompts")
@@ -31,6 +37,7 @@ LABEL = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 _NUMBER = r"-?\d+(?:\.\d+)?"
 
 Point = tuple[float, float]
+PNG_DATA = "data:image/png;base64,"
 
 
 class ObjectSpec(BaseModel):
@@ -50,12 +57,27 @@ class FramePrompt(BaseModel):
     points: list[Point] = []
     negative: list[Point] = []
     box: tuple[float, float, float, float] | None = None
+    # A mask to start from (e.g. an earlier roto): a PNG's path, relative to the prompts
+    # file, inlined as a data URL when the file is read so the job carries it.
+    mask: str | None = None
 
     @model_validator(mode="after")
     def _something(self) -> FramePrompt:
-        if not (self.points or self.negative or self.box):
-            raise ValueError(f"frame {self.frame} of {self.label}: give points or a box")
+        clicks = bool(self.points or self.negative or self.box)
+        if clicks == (self.mask is not None):
+            raise ValueError(
+                f"frame {self.frame} of {self.label}: give points and/or a box, or a mask"
+            )
         return self
+
+    def mask_image(self) -> np.ndarray | None:
+        """The mask prompt as an HxW bool array (None without one)."""
+        if self.mask is None:
+            return None
+        from ..io.images import decode_png
+
+        image = decode_png(base64.b64decode(self.mask.removeprefix(PNG_DATA)))
+        return (image[..., 0] if image.ndim == 3 else image) > 0
 
 
 class RotoPrompts(BaseModel):
@@ -125,6 +147,13 @@ class RotoPrompts(BaseModel):
                         f"roto point {x:g},{y:g} for {where} is outside the {width}x{height} plate",
                         fix="Give plate pixel coordinates (x right, y down, from 0)",
                     )
+            mask = p.mask_image()
+            if mask is not None and mask.shape != (height, width):
+                raise BadInput(
+                    f"roto mask for {where} is {mask.shape[1]}x{mask.shape[0]}, the plate "
+                    f"{width}x{height}",
+                    fix="Give a mask at the plate's size",
+                )
             if p.box is not None:
                 x0, y0, x1, y1 = p.box
                 if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
@@ -192,7 +221,29 @@ def load_prompts_file(path: Path) -> str:
             where=str(path),
             fix="Check the path given to --prompts",
         ) from None
-    return _validated(text, str(path)).canonical()
+    prompts = _validated(text, str(path))
+    inlined = [
+        p.model_copy(update={"mask": _inline_mask(path.expanduser().parent / p.mask, path)})
+        if p.mask is not None and not p.mask.startswith(PNG_DATA)
+        else p
+        for p in prompts.prompts
+    ]
+    return prompts.model_copy(update={"prompts": inlined}).canonical()
+
+
+def _inline_mask(mask: Path, prompts_file: Path) -> str:
+    from ..io.images import decode_png
+
+    try:
+        data = mask.read_bytes()
+        decode_png(data)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise BadInput(
+            f"cannot read the roto mask {mask.name} ({exc})",
+            where=str(prompts_file),
+            fix="Give a PNG path relative to the prompts file",
+        ) from None
+    return PNG_DATA + base64.b64encode(data).decode()
 
 
 def _validated(text: str, where: str) -> RotoPrompts:

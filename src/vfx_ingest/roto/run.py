@@ -138,7 +138,6 @@ def _run_tracker(
     groups: dict[int, list[str]] = {}
     for o in objects.objects:
         groups.setdefault(index[objects.first_frame(o.label)], []).append(o.label)
-    size = network.input.size
     total = (hi - lo + 1) * len(groups)
     done = 0
 
@@ -154,7 +153,9 @@ def _run_tracker(
             video_storage_device=device,
             dtype=network.dtype,
         )
-        inputs = tracker_inputs(objects, members, ids, index, plates.width, plates.height, size)
+        inputs = tracker_inputs(
+            objects, members, ids, index, (plates.width, plates.height, network.input.size), device
+        )
         clip = TrackedClip(network.model, session, frame, plates.count)
         for step in clip.run(inputs, both=options.direction == "both", first=lo, last=hi):
             if not lo <= step.frame_idx <= hi:
@@ -171,18 +172,24 @@ def tracker_inputs(
     members: list[str],
     ids: dict[str, int],
     index: dict[int, int],
-    width: int,
-    height: int,
-    size: int,
+    sizes: tuple[int, int, int],
+    device: str,
 ) -> dict[int, list[Any]]:
-    """The prompts of ``members`` by plate index, in network coordinates; a box goes
-    first as two corner points (labels 2 and 3), as SAM's prompt encoder expects."""
-    from .pixels import scale_points
+    """The prompts of ``members`` by plate index, in network coordinates (``sizes``: plate
+    width and height, network side); a box goes first as two corner points (labels 2 and
+    3), as SAM's prompt encoder expects; a mask goes in at the network's size."""
+    from .pixels import mask_input, scale_points
     from .tracker import ObjectInput
 
+    width, height, size = sizes
     inputs: dict[int, list[ObjectInput]] = {}
     for p in objects.prompts:
         if p.label not in members:
+            continue
+        mask = p.mask_image()
+        if mask is not None:
+            seed = ObjectInput(ids[p.label], [], [], mask=mask_input(mask, size, device))
+            inputs.setdefault(index[p.frame], []).append(seed)
             continue
         points: list[tuple[float, float]] = []
         labels: list[int] = []

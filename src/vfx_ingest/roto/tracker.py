@@ -104,30 +104,13 @@ class TrackedClip:
         last = self.count - 1 if last is None else last
         with torch.inference_mode():
             for frame_idx in sorted(inputs):
-                self._add(frame_idx, inputs[frame_idx])
+                add_inputs(self.session, frame_idx, inputs[frame_idx])
                 self._step(frame_idx, reverse=False, anchor=anchor)
             for frame_idx in range(anchor, last + 1):
                 yield self._step(frame_idx, reverse=False, anchor=anchor)
             if both:
                 for frame_idx in range(anchor - 1, first - 1, -1):
                     yield self._step(frame_idx, reverse=True, anchor=anchor)
-
-    def _add(self, frame_idx: int, prompts: list[ObjectInput]) -> None:
-        session = self.session
-        for prompt in prompts:
-            obj_idx = session.obj_id_to_idx(prompt.obj_id)
-            if prompt.mask is not None:
-                session.add_mask_inputs(obj_idx, frame_idx, prompt.mask)
-                session.remove_point_inputs(obj_idx, frame_idx)
-                continue
-            device = session.inference_device
-            coords = torch.tensor([[prompt.points]], dtype=torch.float32, device=device)
-            labels = torch.tensor([[prompt.labels]], dtype=torch.int32, device=device)
-            session.add_point_inputs(
-                obj_idx, frame_idx, {"point_coords": coords, "point_labels": labels}
-            )
-            session.remove_mask_inputs(obj_idx, frame_idx)
-        session.obj_with_new_inputs = [p.obj_id for p in prompts]
 
     def _step(self, frame_idx: int, *, reverse: bool, anchor: int) -> Step:
         self.session.add_new_frame(self.frame(frame_idx), frame_idx)
@@ -141,6 +124,24 @@ class TrackedClip:
         if self.prune:
             prune_session(self.session, frame_idx, anchor, self.window)
         return step
+
+
+def add_inputs(session: Any, frame_idx: int, prompts: list[ObjectInput]) -> None:
+    """Put prompts on a frame of a session, as transformers' processor does."""
+    for prompt in prompts:
+        obj_idx = session.obj_id_to_idx(prompt.obj_id)
+        if prompt.mask is not None:
+            session.add_mask_inputs(obj_idx, frame_idx, prompt.mask)
+            session.remove_point_inputs(obj_idx, frame_idx)
+            continue
+        device = session.inference_device
+        coords = torch.tensor([[prompt.points]], dtype=torch.float32, device=device)
+        labels = torch.tensor([[prompt.labels]], dtype=torch.int32, device=device)
+        session.add_point_inputs(
+            obj_idx, frame_idx, {"point_coords": coords, "point_labels": labels}
+        )
+        session.remove_mask_inputs(obj_idx, frame_idx)
+    session.obj_with_new_inputs = [p.obj_id for p in prompts]
 
 
 def prune_session(session: Any, current: int, anchor: int, window: int) -> None:

@@ -106,6 +106,16 @@ class StageContext:
     def input_dir(self, name: str) -> Path:
         return self.shot_root / name
 
+    def plate_numbers(self) -> list[int]:
+        """The plate's frame numbers: the manifest's, else the files' (may be empty)."""
+        from ..frames import frame_number
+
+        if self.frames is not None:
+            return self.frames.numbers()
+        plate = self.input_dir("plate")
+        files = [p for ext in ("png", "exr") for p in plate.glob(f"plate.*.{ext}")]
+        return sorted({n for p in files if (n := frame_number(p.name)) is not None})
+
     def has_input(self, name: str) -> bool:
         """True when the pass is an input of this run (an optional one the shot has)."""
         return name in self.inputs
@@ -192,6 +202,9 @@ class StageSpec:
     models: tuple[str, ...] = ()
     model_param: str | None = None
     chunking: Chunking | None = None
+    # Whether these params may run in chunks (None: whenever ``chunking`` says); e.g. roto's
+    # text prompts detect anew in every chunk, its clicks live on their frames only.
+    chunkable: Callable[[Any], bool] | None = None
     # Checks that need the probed source (e.g. a frame range inside the clip); run by the
     # planner before any work, so bad input fails fast with nothing written.
     preflight: Callable[[Any, SourceProbe], None] | None = None

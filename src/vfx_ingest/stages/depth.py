@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 
 from ..depth.models import DEFAULT_MODEL, MODEL_IDS
 from ..errors import BadInput
-from ..frames import frame_number, frame_path
+from ..frames import frame_path
 from ..manifest import SourceProbe
 from .base import Chunking, DeviceNeeds, StageContext, StageParams, StageResult, StageSpec
 
@@ -76,7 +76,7 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     from ..depth.windows import chunk_windows, window_inputs, window_plan
 
     model = find_model(params.model)
-    numbers = _plate_numbers(ctx)
+    numbers = ctx.plate_numbers()
     first, last = _chunk(ctx, numbers)
     notes = [note] if (note := model.license_note()) else []
     for note in notes:
@@ -175,14 +175,6 @@ def _indices_in(numbers: list[int], frame_range: tuple[int, int]) -> list[int]:
 def _target(ctx: StageContext) -> Callable[[str], Path]:
     """Where the writer puts a file of the depth pass: this run's staging."""
     return lambda relpath: ctx.output_path("depth", relpath)
-
-
-def _plate_numbers(ctx: StageContext) -> list[int]:
-    """The plate's frame numbers: the manifest's, else the files'."""
-    if ctx.frames is not None:
-        return ctx.frames.numbers()
-    files = [p for ext in ("png", "exr") for p in ctx.input_dir("plate").glob(f"plate.*.{ext}")]
-    return sorted({n for p in files if (n := frame_number(p.name)) is not None})
 
 
 def _chunk(ctx: StageContext, numbers: list[int]) -> tuple[int, int]:

@@ -180,12 +180,12 @@ class _Job:
         self.done = 0
         self.total = 0
 
-    def _wanted(self, trim: int, *, end: bool = True) -> tuple[int, int]:
+    def _wanted(self, trim: int) -> tuple[int, int]:
         """Plate indices this run writes: its range, less ``trim`` frames at a chunk's
-        start (and end) that are not the clip's, which only feed the filter (or RVM's
-        state); a neighbouring chunk writes those."""
+        start and end that are not the clip's, which only feed the temporal filter; a
+        neighbouring chunk writes those."""
         lo = self.first + trim if self.first > 0 else self.first
-        hi = self.last - trim if end and self.last < len(self.numbers) - 1 else self.last
+        hi = self.last - trim if self.last < len(self.numbers) - 1 else self.last
         return lo, max(lo - 1, hi)
 
     def _frame(self, index: int) -> np.ndarray:
@@ -275,9 +275,7 @@ class _Job:
         from ..matte import resume
         from ..matte.rvm import RvmRunner
 
-        # RVM's state needs frames to settle: a chunk's overlap warms it up, written by
-        # the chunk before; its end is the next chunk's warm-up, so it is written here.
-        lo, hi = self._wanted(OVERLAP, end=False)
+        lo, hi = self.first, self.last  # one job: its state runs through the clip
         self.total = hi - lo + 1
         runner = RvmRunner(network, self.ctx.device)
         checkpoints = resume.Checkpoints(self.ctx.staging, {"first": self.first, "last": self.last})
@@ -286,16 +284,22 @@ class _Job:
         if saved is not None and self._first_missing(PEOPLE, lo, saved[0] - 1) is None:
             start = saved[0]
             runner.restore(saved[1])
-        self.done = max(0, start - lo)
+        self.done = start - lo
         indices = list(range(start, self.last + 1))
         for index, unit in zip(indices, prefetch(self._frame, indices, 2, 4), strict=True):
             self.ctx.check_cancelled()
-            alpha = runner(unit)
-            if index >= lo:
-                self._write(PEOPLE, index, alpha, unit)
+            self._write(PEOPLE, index, runner(unit), unit)
             checkpoints(index + 1, runner.state_dict, time.perf_counter())
         checkpoints.clear()
-        return {"frames": hi - lo + 1, "resumed_frames": max(0, start - lo)}
+        return {"frames": hi - lo + 1, "resumed_frames": start - lo}
+
+
+def _chunkable(params: MatteParams) -> bool:
+    """VitMatte's frames depend on a few neighbours: chunks. RVM's recurrent state runs
+    through the whole clip: one job."""
+    from ..matte.models import find_model
+
+    return find_model(params.model).kind != "rvm"
 
 
 def stitch(ctx: StageContext, chunk_dirs: list[Path]) -> None:
@@ -338,6 +342,7 @@ SPEC = StageSpec(
     models=MODEL_IDS,
     model_param="model",
     chunking=Chunking(overlap=OVERLAP, min_frames=32),
+    chunkable=_chunkable,
     stitch=stitch,
     settle=settle,
     extras=("ml", "matte"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from ..errors import BadInput
 from ..roto.models import DEFAULT_CLICK_MODEL, DEFAULT_TEXT_MODEL, MODEL_IDS, check_model_for
@@ -151,9 +151,8 @@ def settle(params: RotoParams, view: PlanView) -> RotoParams:
 
     if not params.given_prompts():
         file = view.shot_root / "roto" / "prompts.json"
-        if view.previous is not None:
-            given = {name: getattr(params, name) for name in params.model_fields_set}
-            params = RotoParams.model_validate({**view.previous, **given})
+        if (previous := _previous(params, view)) is not None:
+            params = previous
         elif file.is_file():
             params = params.model_copy(update={"prompts": str(file)})
         else:
@@ -174,6 +173,18 @@ def settle(params: RotoParams, view: PlanView) -> RotoParams:
     return params.model_copy(update={"model": model})
 
 
+def _previous(params: RotoParams, view: PlanView) -> RotoParams | None:
+    """The last pass's params with the options given now on top; None without a pass
+    (or with one made by a version whose params no longer validate)."""
+    if view.previous is None:
+        return None
+    given = {name: getattr(params, name) for name in params.model_fields_set}
+    try:
+        return RotoParams.model_validate({**view.previous, **given})
+    except ValidationError:
+        return None
+
+
 def _planned_plate(view: PlanView) -> tuple[list[int], int, int] | None:
     """Frame numbers, width and height of the plate this run reads: what this run's ingest
     makes, else the shot's as it stands; None when neither is known."""
@@ -191,7 +202,11 @@ def _planned_plate(view: PlanView) -> tuple[list[int], int, int] | None:
 def run(ctx: StageContext, params: RotoParams) -> StageResult:
     from ..roto.run import RotoOptions, run_roto
 
-    numbers = _plate_numbers(ctx)
+    numbers = ctx.plate_numbers()
+    if not numbers:
+        raise BadInput(
+            "the shot has no plate frames", where=str(ctx.input_dir("plate")), fix="Run ingest"
+        )
     model_id = params.model or DEFAULT_CLICK_MODEL
     directory = ctx.models.get(model_id)
     if directory is None:
@@ -235,18 +250,12 @@ def stitch(ctx: StageContext, chunk_dirs: list[Path]) -> None:
     )
 
 
-def _plate_numbers(ctx: StageContext) -> list[int]:
-    from ..frames import frame_number
-
-    if ctx.frames is not None:
-        return ctx.frames.numbers()
-    files = [p for ext in ("png", "exr") for p in ctx.input_dir("plate").glob(f"plate.*.{ext}")]
-    numbers = sorted({n for p in files if (n := frame_number(p.name)) is not None})
-    if not numbers:
-        raise BadInput(
-            "the shot has no plate frames", where=str(ctx.input_dir("plate")), fix="Run ingest"
-        )
-    return numbers
+def _chunkable(params: RotoParams) -> bool:
+    """Text prompts detect anew in every chunk; clicks, boxes and masks live on their
+    frames, so a chunk without them could not start: one job."""
+    return params.prompt is not None or (
+        params.prompts is not None and RotoPrompts.model_validate_json(params.prompts).is_text()
+    )
 
 
 SPEC = StageSpec(
@@ -260,9 +269,10 @@ SPEC = StageSpec(
     device=DeviceNeeds(accelerator="optional", min_vram_gb=8),
     models=MODEL_IDS,
     model_param="model",
-    # 16 shared frames are enough to match instances by
+    # Text prompts only (``_chunkable``). 16 shared frames are enough to match instances by
     # IoU; chunks below 96 frames would spend too much on loading the model and re-detecting.
     chunking=Chunking(overlap=16, min_frames=96),
+    chunkable=_chunkable,
     stitch=stitch,
     settle=settle,
     extras=("ml", "roto"),

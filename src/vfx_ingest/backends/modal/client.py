@@ -102,7 +102,7 @@ class ModalRunner:
 
     def run(self, ctx: StageContext, spec: StageSpec, params: StageParams) -> Ran:
         stage = _Stage(self, ctx, spec, params)
-        ran = fanout.run_stage(ctx, spec, stage.one, self.options.max_workers)
+        ran = fanout.run_stage(ctx, spec, stage.one, self.options.max_workers, params)
         chunks = ran.result.stats.get("chunks")
         if chunks is not None:
             # ``wall_s`` (fanout's) is the billed sum of the chunks that ran now; chunks
