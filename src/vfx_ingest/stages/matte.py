@@ -28,7 +28,7 @@ from .base import (
     StageResult,
     StageSpec,
 )
-from .depth import _chunk, _plate_numbers
+from .depth import _chunk
 
 if TYPE_CHECKING:
     import numpy as np
@@ -116,7 +116,7 @@ def run(ctx: StageContext, params: MatteParams) -> StageResult:
     from ..matte.models import find_model
 
     model = find_model(params.model)
-    numbers = _plate_numbers(ctx)
+    numbers = ctx.plate_numbers()
     first, last = _chunk(ctx, numbers)
     notes = [note] if (note := model.license_note()) else []
     for note in notes:
@@ -315,7 +315,7 @@ def stitch(ctx: StageContext, chunk_dirs: list[Path]) -> None:
             if name not in written:
                 ctx.write_bytes(PASS, name, path.read_bytes())
                 written.add(name)
-    numbers = _plate_numbers(ctx)
+    numbers = ctx.plate_numbers()
     labels = sorted({name.split("/")[0] for name in written})
     for label in labels or ["?"]:
         missing = [n for n in numbers if f"{label}/{frame_path('matte', n, 'exr')}" not in written]
