@@ -117,3 +117,22 @@ def test_roto_and_matte_in_one_run(cli, clip: Path, synced: Path, tmp_path: Path
         e["stage"]: e["status"] for e in cli.json_lines(again.stdout) if e["type"] == "stage"
     }
     assert statuses == {"ingest": "cached", "matte": "cached"}
+
+
+def test_matanyone_is_listed_but_not_run(cli, clip: Path, tmp_path: Path) -> None:
+    listed = cli("models", "list", "--stage", "matte", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    entries = {e["id"]: e for e in cli.json_lines(listed.stdout)}
+    assert list(entries) == [
+        "vitmatte-small", "vitmatte-base", "rvm-mobilenetv3", "rvm-resnet50", "matanyone"
+    ]  # fmt: skip
+    assert entries["vitmatte-small"]["default"] and not entries["matanyone"]["default"]
+    assert not entries["matanyone"]["commercial"]
+    assert entries["matanyone"]["notes"].startswith("Not runnable by the matte stage")
+    assert "research-only" in entries["vitmatte-small"]["notes"]
+    shot = tmp_path / "shot"
+    result = cli("run", clip, "--shot", shot, "--stages", "matte", "--matte-model", "matanyone")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "matanyone is not runnable by the matte stage" in lines[0]
+    assert not shot.exists()

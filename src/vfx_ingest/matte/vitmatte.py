@@ -3,10 +3,10 @@
 The network sees four channels: RGB normalised with mean 0.5 / std 0.5 and the trimap
 scaled to 0..1 (0, 128/255, 1), padded with zeros at the bottom and right to a multiple
 of 32, as its processor does (we do it here: no torchvision). A frame is cut into a grid
-of ``TILE`` px cells; only cells holding unknown pixels run, each on the bounding box of
-its unknown pixels with ``MARGIN`` px of context, so the work follows the length of the
-edge, not the frame's area, and memory stays that of a tile at any plate size. Crops of
-the same size batch together.
+of ``TILE`` px cells; only cells holding unknown pixels run, each on a crop of
+``TILE + 2 * MARGIN`` px centred on them (at least ``MARGIN`` px of context all round), so
+the work follows the length of the edge, not the frame's area, and memory stays that of a
+few tiles at any plate size. All crops have one size and batch together.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from .trimap import UNKNOWN, known_alpha
 
-TILE = 256  # cell size: small enough that a cell's box hugs the band
-MARGIN = 32  # context each side of a box, so its edges see what lies beyond them
+TILE = 256  # cell size
+MARGIN = 32  # context each side of a cell's unknown pixels, at least
 DIVISOR = 32  # the backbone's input sizes are multiples of this
 
 
@@ -39,17 +39,20 @@ class Tile:
         return self.height, self.width
 
 
-def _span(low: int, high: int, limit: int, margin: int) -> tuple[int, int]:
-    """Start and length of a crop holding [low, high) with ``margin`` each side, its
-    length a multiple of ``DIVISOR`` (or the whole frame), shifted inside the frame."""
-    length = min(limit, -(-(high - low + 2 * margin) // DIVISOR) * DIVISOR)
-    return max(0, min(low - margin, limit - length)), length
+def _span(low: int, high: int, limit: int, length: int) -> tuple[int, int]:
+    """Start and length of a crop of ``length`` (or the whole frame, when smaller)
+    centred on [low, high), shifted inside the frame."""
+    length = min(limit, length)
+    return max(0, min((low + high - length) // 2, limit - length)), length
 
 
 def band_tiles(unknown: torch.Tensor, tile: int = TILE, margin: int = MARGIN) -> list[Tile]:
     """The tiles covering every unknown pixel of ``unknown`` (bool, HxW): per grid cell
-    holding some, a crop of their bounding box plus ``margin``."""
+    holding some, a crop of ``tile + 2 * margin`` px centred on their bounding box. One
+    crop size for all: the network's kernels are prepared for a shape once, and crops
+    batch (a frame's tiles of many sizes ran 3x slower on the CPU than one size)."""
     height, width = unknown.shape
+    size = tile + 2 * margin
     rows = unknown.any(dim=1).tolist()
     tiles = []
     for top in range(0, height, tile):
@@ -63,8 +66,8 @@ def band_tiles(unknown: torch.Tensor, tile: int = TILE, margin: int = MARGIN) ->
             if not inside:
                 continue
             ys = unknown[top:bottom, inside[0] : inside[-1] + 1].any(dim=1).nonzero()[:, 0]
-            y0, crop_h = _span(top + int(ys[0]), top + int(ys[-1]) + 1, height, margin)
-            x0, crop_w = _span(inside[0], inside[-1] + 1, width, margin)
+            y0, crop_h = _span(top + int(ys[0]), top + int(ys[-1]) + 1, height, size)
+            x0, crop_w = _span(inside[0], inside[-1] + 1, width, size)
             cell = (max(top, y0), min(bottom, y0 + crop_h), max(left, x0), min(right, x0 + crop_w))
             tiles.append(Tile(y0, x0, crop_h, crop_w, cell))
     return tiles

@@ -82,7 +82,7 @@ class MatteParams(StageParams):
         json_schema_extra={"cli": "--matte-png"},
     )
     batch: int = Field(
-        4,
+        8,
         ge=1,
         description="VitMatte tiles per network pass.",
         json_schema_extra={"cli": "--matte-batch", "cache": False},
