@@ -193,3 +193,42 @@ def test_roto_then_camera_keeps_features_off_the_moving_object(cli, models, tmp_
             disc = (xx - (60 + 8 * (number - 1001))) ** 2 + (yy - 90) ** 2 <= 25**2
             masked.append(np.count_nonzero(roto_mask & disc) / np.count_nonzero(disc))
     assert masked and min(masked) > 0.95  # the seeded frames mask the whole disc
+
+
+def test_text_chunks_run_and_stitch_through_the_stage(tmp_path) -> None:
+    """Two frame-range chunk jobs of a text-prompt pass (as fan-out runs them), then the
+    stage's stitch: one pass over every plate frame with contiguous instance names."""
+    from depth_helpers import write_plate
+    from roto_helpers import tiny_sam3_files, write_files
+    from vfx_ingest.stages import get_stage
+    from vfx_ingest.stages.base import StageContext
+    from vfx_ingest.stages.roto import RotoParams
+
+    numbers = list(range(1001, 1001 + 14))
+    write_plate(tmp_path, disc_frames(len(numbers), WIDTH, HEIGHT), numbers)
+    models = {"sam3": write_files(tmp_path / "sam3", tiny_sam3_files())}
+    spec = get_stage("roto")
+    params = RotoParams(prompt="person", model="sam3", detection=0.15)
+
+    def context(name: str, frame_range: tuple[int, int] | None = None) -> StageContext:
+        return StageContext(
+            stage="roto",
+            shot_root=tmp_path,
+            staging=tmp_path / ".staging" / name,
+            frame_range=frame_range,
+            models=models,
+        )
+
+    chunks = [context("a", (1001, 1009)), context("b", (1006, 1014))]
+    for chunk in chunks:
+        spec.run(chunk, params)
+    whole = context("whole")
+    spec.stitch(whole, [c.staging for c in chunks])
+    document = json.loads((whole.staging / "roto" / "objects.json").read_text())
+    assert document["frames"]["numbers"] == numbers
+    assert document["chunks"] == [[1001, 1009], [1006, 1014]]
+    labels = [o["label"] for o in document["objects"]]
+    assert labels == [f"person_{k:02d}" for k in range(1, len(labels) + 1)] and labels
+    for label in labels:
+        assert len(masks_of(whole.staging, label)) == len(numbers)
+    assert set(whole.written) >= {"roto/objects.json", "roto/prompts.json"}
