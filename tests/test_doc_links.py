@@ -16,9 +16,7 @@ from conftest import REPO
 # Pages other branches are writing, linked from here before they are merged. Only these
 # may be missing, and only as whole pages (no #anchor into them). Empty this list once
 # they are merged: the last test below fails for an entry whose page exists.
-ALLOWED_MISSING = {
-    "docs/matte.md",  # matte stage (#15)
-}
+ALLOWED_MISSING = {}
 
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 FENCE = re.compile(r"^\s*(```|~~~)")

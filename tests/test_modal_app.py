@@ -81,11 +81,11 @@ def test_app_is_built_from_the_stage_registry(with_tint, wheel, monkeypatch):
     spec = app_spec(load_settings(), wheel=wheel.name)
     built = build_app(spec, wheel)
 
-    # One class per GPU type: ingest and camera need none, depth and roto 8 GB (T4 has 16), tint
-    # 20 GB (L4 24).
+    # One class per GPU type: ingest and camera need none, depth, roto and matte fit a T4
+    # (16 GB), tint 20 GB (L4 24).
     assert {c.name: (c.gpu, c.stages) for c in spec.classes} == {
         "Cpu": (None, ["ingest", "camera"]),
-        "GpuT4": ("T4", ["depth", "roto"]),
+        "GpuT4": ("T4", ["depth", "roto", "matte"]),
         "GpuL4": ("L4", ["tint"]),
     }
     assert set(built.classes) == {"Cpu", "GpuT4", "GpuL4"}
@@ -109,9 +109,8 @@ def test_app_is_built_from_the_stage_registry(with_tint, wheel, monkeypatch):
         torch == f"RUN python -m pip install torch=={__import__('torch').__version__.split('+')[0]}"
     )
     copy = f"COPY {wheel} {WHEELS_DIR}/{wheel.name}"
-    install = (
-        f"RUN python -m pip install {shlex.quote(f'{WHEELS_DIR}/{wheel.name}[camera,ml,roto]')}"
-    )
+    requirement = f"{WHEELS_DIR}/{wheel.name}[camera,matte,ml,roto]"
+    install = f"RUN python -m pip install {shlex.quote(requirement)}"
     assert commands.index(copy) < commands.index(install)
     assert commands.index(torch) < commands.index(copy)  # torch's big layer stays cached
     env = " ".join(c for c in commands if c.startswith("ENV"))
@@ -121,7 +120,7 @@ def test_app_is_built_from_the_stage_registry(with_tint, wheel, monkeypatch):
 
 
 def test_a_cpu_only_registry_gets_no_torch_and_only_its_extras(wheel, monkeypatch):
-    for gpu_stage in ("depth", "roto"):
+    for gpu_stage in ("depth", "roto", "matte"):
         monkeypatch.delitem(REGISTRY, gpu_stage)
     spec = app_spec(load_settings(), wheel=wheel.name)
     # ingest needs no extra; the camera stage needs pycolmap and usd-core.

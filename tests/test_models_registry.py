@@ -18,7 +18,7 @@ def test_the_builtin_registry_loads_with_one_default_per_stage():
         assert len(defaults) <= 1, (stage, defaults)
     assert registry.default_for("depth").id == "vda-small"
     assert registry.default_for("roto").id == "sam2.1-hiera-base-plus"
-    assert registry.default_for("matte").id == "matanyone"
+    assert registry.default_for("matte").id == "vitmatte-small"
 
 
 def test_the_depth_default_is_what_the_depth_stage_loads():

@@ -9,11 +9,12 @@ from .base import StageSpec
 from .camera import SPEC as CAMERA
 from .depth import SPEC as DEPTH
 from .ingest import SPEC as INGEST
+from .matte import SPEC as MATTE
 from .roto import SPEC as ROTO
 
 SOURCE = "source"
 
-REGISTRY: dict[str, StageSpec] = {spec.name: spec for spec in (INGEST, DEPTH, ROTO, CAMERA)}
+REGISTRY: dict[str, StageSpec] = {spec.name: spec for spec in (INGEST, DEPTH, ROTO, MATTE, CAMERA)}
 
 
 def get_stage(name: str) -> StageSpec:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .. import atomic
 from ..digest import FileDigest, sha256_bytes
-from ..errors import EXIT_INTERRUPTED, VfxIngestError
+from ..errors import EXIT_INTERRUPTED, BadInput, VfxIngestError
 from ..manifest import FrameMap, SourceFile, SourceProbe
 from ..models.registry import ModelEntry, Registry
 
@@ -122,6 +122,17 @@ class StageContext:
     def has_input(self, name: str) -> bool:
         """True when the pass is an input of this run (an optional one the shot has)."""
         return name in self.inputs
+
+    def model_dir(self, model_id: str) -> Path:
+        """The local folder of a model this stage loads; BadInput when the job did not
+        bring it (the planner's ``models`` check makes that rare)."""
+        directory = self.models.get(model_id)
+        if directory is None:
+            raise BadInput(
+                f"the {model_id} weights are not available to this run",
+                fix=f"Run `vfx-ingest models sync {model_id}`",
+            )
+        return Path(directory)
 
     def output_dir(self, name: str) -> Path:
         path = self.staging / name

@@ -83,17 +83,12 @@ def run(ctx: StageContext, params: DepthParams) -> StageResult:
     notes = [note] if (note := model.license_note()) else []
     for note in notes:
         ctx.progress(0, last - first + 1, f"note: {note}")
-    directory = ctx.models.get(model.id)
-    if directory is None:
-        raise BadInput(
-            f"the {model.id} weights are not available to this run",
-            fix=f"Run `vfx-ingest models sync {model.id}`",
-        )
+    directory = ctx.model_dir(model.id)
     reads = window_inputs(
         len(numbers), chunk_windows(len(numbers), first, last, metric=model.metric)
     )
     plates = open_plates(ctx.input_dir("plate"), numbers, reads)
-    network = load_network(model, Path(directory))
+    network = load_network(model, directory)
     estimator = DepthEstimator(
         network,
         ctx.device,
