@@ -131,6 +131,22 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     yield work
 
 
+@pytest.fixture(autouse=True)
+def registries_as_they_were() -> Iterator[None]:
+    """Tests add, remove and put back stages and backends; a stage put back by
+    ``monkeypatch.delitem`` lands last, which would reorder every later test's help, tables
+    and generated docs. Each test ends with both registries as they were, in order."""
+    from vfx_ingest.backends import BACKENDS
+    from vfx_ingest.stages import REGISTRY
+
+    saved = [(registry, dict(registry)) for registry in (REGISTRY, BACKENDS)]
+    yield
+    for registry, before in saved:
+        if list(registry.items()) != list(before.items()):
+            registry.clear()
+            registry.update(before)
+
+
 class Cli:
     """Runs the real typer app in-process; stdout and stderr kept apart."""
 

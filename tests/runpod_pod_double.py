@@ -2,7 +2,7 @@
 
 It extends :class:`runpod_v2_double.RunpodV2Double` (every request checked against the
 published schema, RFC 9457 errors, every answer checked against the response schema) with
-what RunPod's docs say of pods (``../shared/specs/README.md`` and the schema's operation
+what RunPod's docs say of pods (the notes beside the published schema, and its operation
 texts), never more forgiving:
 
 - ``POST /v2/pods`` places the one GPU type named, or answers ``400`` (no capacity: a

@@ -106,11 +106,12 @@ def test_group_help_ends_with_examples(cli):
 
 
 def test_stage_and_backend_options_list_the_registries():
-    from vfx_ingest.backends import BACKENDS, with_hook
+    from vfx_ingest.backends import BACKENDS
+    from vfx_ingest.cli.storage_cmd import CLEANERS, LISTERS
     from vfx_ingest.stages import REGISTRY
 
-    # Commands that work through one backend hook list the backends that have it.
-    hooked = {("storage", "list"): "resources", ("storage", "gc"): "cleanup"}
+    # Commands that work through one backend hook list the backends they serve.
+    hooked = {("storage", "list"): LISTERS, ("storage", "gc"): CLEANERS}
     seen = []
     for path, command in every_command():
         for param in command.params:
@@ -118,7 +119,7 @@ def test_stage_and_backend_options_list_the_registries():
                 assert all(name in param.help for name in REGISTRY), (path, param.help)
                 seen.append(path)
             if "--backend" in param.opts:
-                names = [s.name for s in with_hook(hooked[path])] if path in hooked else BACKENDS
+                names = hooked.get(path, list(BACKENDS))
                 assert names and all(name in param.help for name in names), (path, param.help)
                 seen.append(path)
     assert {("run",), ("cost",), ("models", "sync")} <= set(seen)

@@ -120,10 +120,10 @@ def test_a_writer_that_cannot_open_its_temp_file_reports_its_own_error(
     class Refused(Exception):
         pass
 
-    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
         raise Refused
 
-    monkeypatch.setattr(Path, "open", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(Refused):  # not a FileNotFoundError from cleaning up after it
         atomic.write_bytes(tmp_path / "a.bin", b"x")
 
@@ -183,7 +183,10 @@ def test_the_cache_key_covers_stage_version_params_inputs_and_models() -> None:
             dataclasses.replace(spec, name="other"), params, {"source": "s"}, {"m": "d"}
         ),
         cache.cache_key(
-            dataclasses.replace(spec, version="2"), params, {"source": "s"}, {"m": "d"}
+            dataclasses.replace(spec, version=spec.version + ".1"),
+            params,
+            {"source": "s"},
+            {"m": "d"},
         ),
         cache.cache_key(spec, spec.params(first_frame=1), {"source": "s"}, {"m": "d"}),
         cache.cache_key(spec, params, {"source": "t"}, {"m": "d"}),

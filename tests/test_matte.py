@@ -418,8 +418,8 @@ def test_rvm_mattes_people_without_roto_and_resumes_its_state(
     assert reference.min() >= 0 and reference.max() <= 1
     # The recurrent state is carried: frame 1002 alone (a fresh state) differs.
     from vfx_ingest.matte.models import find_model, load_rvm
-    from vfx_ingest.models.registry import load_registry
     from vfx_ingest.matte.rvm import RvmRunner
+    from vfx_ingest.models.registry import load_registry
 
     network = load_rvm(find_model("rvm-mobilenetv3", load_registry()), models["rvm-mobilenetv3"])
     plate = decode_png((bare / "plate" / "plate.1002.png").read_bytes()) / np.float32(255)

@@ -87,7 +87,12 @@ def test_deploy_builds_the_app_and_reports_its_functions(fake, cli):
     assert report["app"] == "vfx-ingest" and report["app_id"] == "ap-vfx-ingest"
     assert report["classes"] == [
         {"name": "Cpu", "gpu": None, "stages": ["ingest", "camera"], "functions": ["Cpu.run_job"]},
-        {"name": "GpuT4", "gpu": "T4", "stages": ["depth", "roto"], "functions": ["GpuT4.run_job"]},
+        {
+            "name": "GpuT4",
+            "gpu": "T4",
+            "stages": ["depth", "roto", "matte"],
+            "functions": ["GpuT4.run_job"],
+        },
     ]
     assert fake.deployed["vfx-ingest"].classes[0].stages == ["ingest", "camera"]
     # Clients find the deployed classes (and its version) in the shots volume.

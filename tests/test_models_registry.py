@@ -133,27 +133,33 @@ def test_list_table_marks_defaults_and_licenses(cli):
 
 
 def test_sync_without_arguments_fetches_only_the_stages_this_build_has(cli, tmp_path, monkeypatch):
-    """The registry also lists models of stages still to come (roto, matte): a plain sync
-    must not try to fetch them (the Hub is offline here, so trying would fail)."""
+    """The registry also lists models of stages still to come (body): a plain sync must
+    not try to fetch them (the Hub is offline here, so trying would fail)."""
     from vfx_ingest.stages import REGISTRY
 
     extra = tmp_path / "studio.toml"
-    depth = {"id": "studio-depth", "stage": "depth", "default": True, "manual": True}
-    depth |= {"instructions": "Copy it in", "files": [{"path": "d.pth"}]}
-    extra.write_text(registry_toml([depth]))
+    ours = [name for name in REGISTRY if REGISTRY[name].models]
+    entries = [
+        {"id": f"studio-{name}", "stage": name, "default": True, "manual": True}
+        | {"instructions": "Copy it in", "files": [{"path": "w.pth"}]}
+        for name in ours
+    ]
+    extra.write_text(registry_toml(entries))
     monkeypatch.setenv("VFX_INGEST_MODELS_REGISTRY", str(extra))
     monkeypatch.setenv("VFX_INGEST_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    (tmp_path / "models" / "studio-depth").mkdir(parents=True)
-    (tmp_path / "models" / "studio-depth" / "d.pth").write_bytes(b"weights")
-    assert {"roto", "matte"} & set(load_registry(extra).stages()) and "roto" not in REGISTRY
+    for name in ours:
+        (tmp_path / "models" / f"studio-{name}").mkdir(parents=True)
+        (tmp_path / "models" / f"studio-{name}" / "w.pth").write_bytes(b"weights")
+    assert "body" in load_registry(extra).stages() and "body" not in REGISTRY
 
     result = cli("models", "sync", "--json")
     assert result.exit_code == 0, result.stderr
-    assert [line["id"] for line in cli.json_lines(result.stdout)] == ["studio-depth"]
+    synced = {line["id"] for line in cli.json_lines(result.stdout)}
+    assert synced == {f"studio-{name}" for name in ours}
 
 
-@pytest.mark.parametrize("stages", ["roto", "depth,dpeth"])
+@pytest.mark.parametrize("stages", ["body", "depth,dpeth"])
 def test_sync_refuses_stages_this_build_does_not_have(cli, stages):
     result = cli("models", "sync", "--stages", stages)
     assert result.exit_code == 2

@@ -30,10 +30,10 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def recorded_stages() -> list[str]:
-    """The stages ``make_shot`` records: those of its passes this build has, in order."""
+    """The stages ``make_shot`` records, in its order: those of its passes this build has."""
     from vfx_ingest.stages import REGISTRY
 
-    return [name for name in REGISTRY if name in {"ingest", "depth", "roto", "matte", "camera"}]
+    return [name for name in ("ingest", "depth", "roto", "matte", "camera") if name in REGISTRY]
 
 
 def client(root: Path, **kwargs: object) -> TestClient:

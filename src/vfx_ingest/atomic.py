@@ -56,7 +56,7 @@ def write_bytes(path: Path, data: bytes, *, fsync: bool = False, mode: int | Non
         tmp.replace(path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
             exc.filename = str(path)  # a failed write() names no file: say which (ENOSPC)
         raise
 

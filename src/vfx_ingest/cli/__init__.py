@@ -70,7 +70,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "ui": (
         "vfx_ingest.cli.ui_cmd",
-        "Browse shots, flip through passes, start and watch runs in a browser.",
+        "Browse shots, flip through their passes, start and watch runs, in a browser.",
         "Shots",
     ),
     "config": (

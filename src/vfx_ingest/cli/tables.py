@@ -45,7 +45,7 @@ def compact(title: str | None = None) -> Table:
 def stages_table(specs: Iterable[StageSpec]) -> Group:
     specs = list(specs)
     table = compact("Stages")
-    for column in ("stage", "needs", "produces", "device", "models", "chunks"):
+    for column in ("stage", "needs", "produces", "device", "models", "overlap"):
         table.add_column(column)
     for spec in specs:
         optional = f" (+ {', '.join(spec.uses)}?)" if spec.uses else ""
@@ -54,22 +54,19 @@ def stages_table(specs: Iterable[StageSpec]) -> Group:
             ", ".join(spec.needs) + optional,
             ", ".join(spec.produces),
             spec.device.describe(),
-            _first_and_more(spec.models),
-            f"overlap {spec.chunking.overlap}" if spec.chunking else "no",
+            str(len(spec.models)) if spec.models else "-",
+            str(spec.chunking.overlap) if spec.chunking else "-",
         )
     lines = [Text(f"{spec.name}: {spec.summary}") for spec in specs]
     return Group(
         table,
-        Text("(+ x?): used when present; models: `vfx-ingest models list`", style="dim"),
+        Text(
+            "(+ x?): used when present; models: how many (`vfx-ingest models list`); "
+            "overlap: frames shared by chunks (- when the stage does not split)",
+            style="dim",
+        ),
         *lines,
     )
-
-
-def _first_and_more(models: tuple[str, ...]) -> str:
-    """The first (default) model and how many more: `models list` has them all."""
-    if len(models) < 2:
-        return models[0] if models else "-"
-    return f"{models[0]} +{len(models) - 1}"
 
 
 def stage_options_table(spec: StageSpec) -> Table:
