@@ -59,7 +59,7 @@ def synced(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:
-    from vfx_ingest.synthetic import encode_mp4
+    from support.synthetic import encode_mp4
 
     frames = [composite(a, COLOURS) for a in moving_discs(COUNT, HEIGHT, WIDTH)]
     encode_mp4(frames, tmp_path / "discs.mp4", fps=24)
