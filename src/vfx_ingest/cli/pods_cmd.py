@@ -46,7 +46,8 @@ def list_pods(
                 emit_json(row.model_dump(mode="json"))
             return
         if not rows:
-            out.print("no pods of ours")
+            # A backend without credentials answers from this machine's ledger alone.
+            out.print("no pods of ours found (a backend without its API key was not asked)")
             return
         table = Table(box=None, width=min(80, out.width))
         for column in ("id", "status", "name", "detail"):
