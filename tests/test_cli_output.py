@@ -236,3 +236,26 @@ def test_progress_bar_shows_the_phase_a_stage_names():
     assert tasks["camera"].fields["amount"] == "registering 5/20"
     assert tasks["camera"].completed == 45 and tasks["camera"].total == 80
     assert tasks["ingest"].fields["amount"] == "0/10 frames"  # a note is not a phase
+
+
+def test_json_stdout_stays_json_when_a_native_library_prints():
+    """OpenBLAS and COLMAP write to file descriptor 1 themselves (seen: "BLAS : Bad memory
+    unallocation!" in the middle of a `run --json` stream); with --json that lands on stderr."""
+    import subprocess
+    import sys
+
+    from conftest import child_env
+
+    code = (
+        "import os\n"
+        "from vfx_ingest.cli.output import emit_json, keep_stdout_for_json\n"
+        "keep_stdout_for_json()\n"
+        "os.write(1, b'native noise\\n')\n"
+        "emit_json({'type': 'result'})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '{"type":"result"}\n'
+    assert "native noise" in done.stderr

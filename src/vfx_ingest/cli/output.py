@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +25,22 @@ out = Console(highlight=False)
 if not out.is_terminal:
     # Piped tables go to logs and files: wide enough that no cell is cut short.
     out.width = 200
+
+
+def keep_stdout_for_json() -> None:
+    """Native libraries (OpenBLAS, COLMAP) print to file descriptor 1 on their own, which
+    would break a --json stream: our stdout moves to a private descriptor and fd 1 goes to
+    stderr, with the human output. Only when stdout is the process's own fd 1 (not a
+    capture in tests)."""
+    try:
+        if sys.stdout.fileno() != 1:
+            return
+    except (AttributeError, OSError, ValueError):
+        return
+    sys.stdout.flush()
+    private = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(private, "w", encoding="utf-8", buffering=1)
 
 
 def emit_json(obj: Any) -> None:

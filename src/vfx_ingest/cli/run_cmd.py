@@ -22,7 +22,7 @@ from ..backends import BACKENDS, run_options
 from ..stages import REGISTRY
 from ..stages.base import StageSpec
 from .help import backend_choices, stage_choices
-from .output import errors_to_exit_codes
+from .output import errors_to_exit_codes, keep_stdout_for_json
 
 app = typer.Typer(add_completion=False)
 
@@ -159,6 +159,8 @@ def run(
     Unchanged stages with intact outputs are skipped; an interrupted run resumes.
     """
     with errors_to_exit_codes(as_json=as_json):
+        if as_json:
+            keep_stdout_for_json()
         from .. import pipeline
         from ..config import load_settings
         from ..errors import StageFailed
