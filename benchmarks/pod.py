@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import statistics
@@ -42,19 +41,10 @@ def main() -> None:
     parser.add_argument("--heartbeat", type=float, default=10.0)
     args = parser.parse_args()
 
-    import boto3
-    from moto.server import ThreadedMotoServer
-
+    import loopback_s3
     from runpod_pod_double import RunpodPodDouble
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
-    host, port = s3.get_host_and_port()
-    keys = {"aws_access_key_id": "AKIABENCH0000000000", "aws_secret_access_key": "bench-secret"}
-    url = f"http://{host}:{port}"
-    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **keys)
-    client.create_bucket(Bucket="bench")
+    s3 = loopback_s3.start()
     with (
         tempfile.TemporaryDirectory() as tmp,
         RunpodPodDouble(KEY, Path(tmp), provision_s=0.0, start_s=0.0) as double,
@@ -62,11 +52,7 @@ def main() -> None:
         os.environ.update(
             {
                 "XDG_DATA_HOME": str(Path(tmp) / "data"),
-                "VFX_INGEST_S3__BUCKET": "bench",
-                "VFX_INGEST_S3__ENDPOINT_URL": url,
-                "VFX_INGEST_S3__REGION": "us-east-1",
-                "VFX_INGEST_S3__ACCESS_KEY_ID": keys["aws_access_key_id"],
-                "VFX_INGEST_S3__SECRET_ACCESS_KEY": keys["aws_secret_access_key"],
+                **s3.env,
                 "RUNPOD_API_KEY": KEY,
                 "VFX_INGEST_RUNPOD__REST_URL": double.url,
                 "VFX_INGEST_RUNPOD__POD_URL": double.pod_url,
@@ -93,10 +79,7 @@ def main() -> None:
             took, _ = timed("local")
             started = time.perf_counter()
             plate = sorted((Path(tmp) / "local" / "plate").iterdir())
-            for i, path in enumerate([CLIP, *plate]):
-                client.upload_file(str(path), "bench", f"baseline/{i}")
-            for i in range(1, len(plate) + 1):
-                client.download_file("bench", f"baseline/{i}", str(Path(tmp) / "copy.bin"))
+            s3.plain_transfers(CLIP, plate, Path(tmp))
             return took + time.perf_counter() - started
 
         baseline()  # warm caches (decoder, imports)

@@ -16,7 +16,6 @@ uploads (the clip is stored already: 0). Goal (issue 6): <= 1.25x the baseline.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import statistics
 import tempfile
@@ -32,25 +31,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    import boto3
-    from moto.server import ThreadedMotoServer
+    import loopback_s3
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
-    host, port = s3.get_host_and_port()
-    keys = {"aws_access_key_id": "AKIABENCH0000000000", "aws_secret_access_key": "bench-secret"}
-    url = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=url, region_name="us-east-1", **keys).create_bucket(
-        Bucket="bench"
-    )
+    s3 = loopback_s3.start()
     os.environ.update(
         {
-            "VFX_INGEST_S3__BUCKET": "bench",
-            "VFX_INGEST_S3__ENDPOINT_URL": url,
-            "VFX_INGEST_S3__REGION": "us-east-1",
-            "VFX_INGEST_S3__ACCESS_KEY_ID": keys["aws_access_key_id"],
-            "VFX_INGEST_S3__SECRET_ACCESS_KEY": keys["aws_secret_access_key"],
+            **s3.env,
             "VFX_INGEST_RUNPOD__ENDPOINT_ID": "local",
             "VFX_INGEST_RUNPOD__POLL_INTERVAL_S": "0.1",
         }
@@ -61,6 +47,7 @@ def main() -> None:
 
     with LocalEndpoint() as endpoint, tempfile.TemporaryDirectory() as tmp:
         os.environ["VFX_INGEST_RUNPOD__API_URL"] = endpoint.url
+        os.environ["RUNPOD_API_KEY"] = endpoint.api_key  # worker serve wants its token
 
         def timed(backend: str, *, force: bool = True) -> tuple[float, dict]:
             request = pipeline.RunRequest(
@@ -71,17 +58,12 @@ def main() -> None:
             assert result.status == "ok", result.error
             return time.perf_counter() - started, result.records[0].stats
 
-        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **keys)
-
         def baseline() -> float:
             """A local ingest plus one plain upload and download of every file moved."""
             took, _ = timed("local")
             started = time.perf_counter()
             plate = sorted((Path(tmp) / "local" / "plate").iterdir())
-            for i, path in enumerate([CLIP, *plate]):
-                client.upload_file(str(path), "bench", f"baseline/{i}")
-            for i in range(1, len(plate) + 1):
-                client.download_file("bench", f"baseline/{i}", str(Path(tmp) / "copy.bin"))
+            s3.plain_transfers(CLIP, plate, Path(tmp))
             return took + time.perf_counter() - started
 
         baseline()  # warm caches (decoder, imports) for both
