@@ -103,7 +103,7 @@ def plan(request: RunRequest, settings: Settings) -> Job:
         source = SourceFile(
             path=str(clip.resolve()), digest=file_digest(clip, previous), probe=found
         )
-    _settle(specs, params, shot, found)
+    _settle(specs, params, shot, found, settings)
     # After settling: the model a stage loads may depend on its settled params (prompts).
     models = _models(specs, params, settings, remote=remote)
     job = Job(
@@ -130,12 +130,16 @@ def _settle(
     params: dict[str, StageParams],
     shot: ShotFolder,
     found: SourceProbe | None,
+    settings: Settings,
 ) -> None:
     """Let each stage with a ``settle`` hook fix its params against the shot (in place)."""
+    from .models.runtime import registry_for
+
     settling = [spec for spec in specs if spec.settle is not None]
     if not settling:
         return
     manifest = shot.load_manifest()
+    registry = registry_for(settings)
     for spec in settling:
         assert spec.settle is not None
         done = manifest.done(spec.name) if manifest is not None else None
@@ -145,6 +149,7 @@ def _settle(
             frames=manifest.frames if manifest is not None else None,
             probe=found,
             params=params,
+            model_registry=registry,
         )
         params[spec.name] = spec.settle(params[spec.name], view)
 

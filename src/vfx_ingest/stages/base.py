@@ -184,6 +184,8 @@ class PlanView:
     # an upstream stage will make, e.g. the plate's frame numbers).
     probe: SourceProbe | None = None
     params: dict[str, StageParams] = field(default_factory=dict)
+    # The model registry the settings name (the built-in one plus a studio's).
+    model_registry: Registry | None = None
 
 
 @dataclass(frozen=True)

@@ -100,8 +100,7 @@ def settle(params: MatteParams, view: PlanView) -> MatteParams:
     from ..models.registry import load_registry
     from ..shot import ShotFolder
 
-    # The built-in registry: a studio's entry is checked by the planner (model_check).
-    model = find_model(params.model, load_registry())
+    model = find_model(params.model, view.model_registry or load_registry())
     if model.needs_roto and "roto" not in view.params:
         manifest = ShotFolder(view.shot_root).load_manifest()
         if manifest is None or manifest.done("roto") is None:
